@@ -1,0 +1,181 @@
+// kache: the RUSTC_WRAPPER (when argv[1] names a compiler) and the CLI.
+#include <kache/config.hpp>
+#include <kache/events.hpp>
+#include <kache/store.hpp>
+#include <kache/util/fs.hpp>
+#include <kache/wrapper.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace kache;
+
+constexpr const char* k_usage = R"(kache — a build cache for Rust
+
+Use it as cargo's compiler wrapper:
+  export RUSTC_WRAPPER=kache        # or build.rustc-wrapper in .cargo/config.toml
+  cargo build
+
+Commands:
+  kache stats [--json] [--zero]   hits, misses, hit rate, time saved, store size
+  kache list [CRATE]              entries in the local store
+  kache purge [--crate NAME]      empty the store, or remove one crate's entries
+  kache --version | --help
+
+Environment (overrides ~/.config/kache/config.toml):
+  KACHE_CACHE_DIR        store location (default ~/.cache/kache)
+  KACHE_DISABLED=1       pass every compile through untouched
+  KACHE_PROGRESS=1       one line per cache hit on stderr
+  KACHE_KEY_ENV_VARS     extra variables that belong in the cache key (A,B)
+  KACHE_PRESERVE_INCREMENTAL=1   leave incremental compiles alone (not cached)
+  KACHE_CONFIG           config file to read instead of the default
+)";
+
+int usage_error(const std::string& msg) {
+    std::fprintf(stderr, "kache: %s (see kache --help)\n", msg.c_str());
+    return 2;
+}
+
+Result<store::Store> open_store(const config::Config& cfg) {
+    for (auto& w : cfg.warnings) std::fprintf(stderr, "kache: warning: %s\n", w.c_str());
+    return store::Store::open(cfg.cache_dir);
+}
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+int cmd_stats(const std::vector<std::string>& args) {
+    bool json = false, zero = false;
+    for (auto& a : args) {
+        if (a == "--json") json = true;
+        else if (a == "--zero") zero = true;
+        else return usage_error("stats: unknown option " + a);
+    }
+    auto cfg = config::load();
+    auto store = open_store(cfg);
+    if (!store) {
+        std::fprintf(stderr, "kache: %s\n", store.error().message.c_str());
+        return 1;
+    }
+    if (zero) {
+        events::clear(store->events_dir());
+        std::printf("statistics cleared\n");
+        return 0;
+    }
+    auto s = events::summarize(events::read_all(store->events_dir()));
+    auto u = store->usage();
+    if (json) {
+        std::printf("{\"hits\":%llu,\"misses\":%llu,\"passthroughs\":%llu,\"errors\":%llu,\"hit_rate\":%.4f,"
+                    "\"local_hits\":%llu,\"remote_hits\":%llu,\"prefetched_hits\":%llu,"
+                    "\"time_saved_ms\":%lld,\"store_bytes\":%llu,\"entries\":%llu,\"blobs\":%llu,"
+                    "\"cache_dir\":\"%s\"}\n",
+                    (unsigned long long)s.hits, (unsigned long long)s.misses, (unsigned long long)s.passthroughs,
+                    (unsigned long long)s.errors, s.hit_rate(), (unsigned long long)s.local_hits,
+                    (unsigned long long)s.remote_hits, (unsigned long long)s.prefetched_hits,
+                    (long long)s.time_saved_ms, (unsigned long long)u.blob_bytes, (unsigned long long)u.entries,
+                    (unsigned long long)u.blobs, json_escape(store->root().string()).c_str());
+        return 0;
+    }
+    std::printf("cache dir         %s\n", store->root().c_str());
+    std::printf("hits              %llu", (unsigned long long)s.hits);
+    if (s.remote_hits || s.prefetched_hits)
+        std::printf(" (local %llu, prefetched %llu, remote %llu)", (unsigned long long)s.local_hits,
+                    (unsigned long long)s.prefetched_hits, (unsigned long long)s.remote_hits);
+    std::printf("\nmisses            %llu\n", (unsigned long long)s.misses);
+    std::printf("passthroughs      %llu\n", (unsigned long long)s.passthroughs);
+    std::printf("errors            %llu\n", (unsigned long long)s.errors);
+    std::printf("hit rate          %.1f %%\n", 100.0 * s.hit_rate());
+    std::printf("time saved        %.1f s\n", double(s.time_saved_ms) / 1000.0);
+    std::printf("store size        %s in %llu blobs\n", util::human_bytes(u.blob_bytes).c_str(),
+                (unsigned long long)u.blobs);
+    std::printf("entries           %llu\n", (unsigned long long)u.entries);
+    return 0;
+}
+
+int cmd_list(const std::vector<std::string>& args) {
+    if (args.size() > 1) return usage_error("list takes at most one crate name");
+    auto cfg = config::load();
+    auto store = open_store(cfg);
+    if (!store) {
+        std::fprintf(stderr, "kache: %s\n", store.error().message.c_str());
+        return 1;
+    }
+    auto entries = store->list_entries();
+    std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) {
+        return a.crate != b.crate ? a.crate < b.crate : a.created_ms > b.created_ms;
+    });
+    for (auto& e : entries) {
+        if (!args.empty() && e.crate != args[0] && e.crate.rfind(args[0] + " ", 0) != 0) continue;
+        std::time_t t = static_cast<std::time_t>(e.created_ms / 1000);
+        char when[32];
+        std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+        std::printf("%-32s %-10s %s  %3zu files  %10s  %s\n", e.crate.c_str(), e.version.c_str(),
+                    e.k2.hex().substr(0, 16).c_str(), e.outputs.size(), util::human_bytes(e.total_size()).c_str(), when);
+    }
+    return 0;
+}
+
+int cmd_purge(const std::vector<std::string>& args) {
+    std::string crate;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--crate" && i + 1 < args.size()) crate = args[++i];
+        else if (args[i].rfind("--crate=", 0) == 0) crate = args[i].substr(8);
+        else return usage_error("purge: unknown argument " + args[i]);
+    }
+    auto cfg = config::load();
+    auto store = open_store(cfg);
+    if (!store) {
+        std::fprintf(stderr, "kache: %s\n", store.error().message.c_str());
+        return 1;
+    }
+    if (crate.empty()) {
+        if (auto r = store->purge_all(); !r) {
+            std::fprintf(stderr, "kache: %s\n", r.error().message.c_str());
+            return 1;
+        }
+        std::printf("purged %s\n", store->root().c_str());
+        return 0;
+    }
+    std::size_t removed = 0;
+    for (auto& e : store->list_entries()) {
+        if (e.crate != crate && e.crate.rfind(crate + " ", 0) != 0) continue;
+        if (store->remove_entry(e.k2)) ++removed;
+    }
+    std::printf("removed %zu entries of %s\n", removed, crate.c_str());
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 2 && kache::wrapper::names_compiler(argv[1]))
+        return kache::wrapper::run(std::vector<std::string>(argv + 1, argv + argc));
+
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        std::fputs(k_usage, args.empty() ? stderr : stdout);
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version" || args[0] == "-V") {
+        std::printf("kache %s\n", KACHE_VERSION);
+        return 0;
+    }
+    std::string cmd = args[0];
+    args.erase(args.begin());
+    if (cmd == "stats") return cmd_stats(args);
+    if (cmd == "list") return cmd_list(args);
+    if (cmd == "purge") return cmd_purge(args);
+    return usage_error("unknown command '" + cmd + "'");
+}

@@ -1,0 +1,86 @@
+// kache/hash.hpp — XXH3-128 digests, a streaming hasher, and a stat-keyed
+// cache of file digests.
+//
+//   kache::hash::Hasher h;
+//   h.update("recipe-v1");
+//   kache::hash::Digest d = h.finish();
+//   std::string hex = d.hex();           // 32 lowercase hex digits
+#pragma once
+
+#include <kache/error.hpp>
+#include <kache/util/fs.hpp>
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kache::hash {
+
+// A 128-bit content digest. Value type; ordered and hashable by its bytes.
+struct Digest {
+    std::array<std::uint8_t, 16> bytes{};
+
+    // 32 lowercase hex digits.
+    std::string hex() const;
+    // Parses 32 hex digits; nullopt if s is not exactly that.
+    static std::optional<Digest> from_hex(std::string_view s);
+    bool operator==(const Digest&) const = default;
+    auto operator<=>(const Digest&) const = default;
+};
+
+// Streaming XXH3-128. Feed bytes with update(); finish() may be called once.
+class Hasher {
+public:
+    Hasher();
+    ~Hasher();
+    Hasher(const Hasher&) = delete;
+    Hasher& operator=(const Hasher&) = delete;
+
+    Hasher& update(std::string_view data);
+    // Hashes a length-prefixed field, so ("ab","c") and ("a","bc") differ.
+    Hasher& field(std::string_view data);
+    Hasher& field(std::uint64_t value);
+    Hasher& field(const Digest& d);
+    Digest finish();
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+// One-shot digest of a byte string.
+Digest of(std::string_view data);
+
+// Streams a file through XXH3-128. ErrorKind::not_found if it does not exist.
+Result<Digest> of_file(const std::filesystem::path& path);
+
+// Digest of the file at path, reusing a digest recorded for the same stat
+// stamp (size, mtime, ctime, inode, device) when there is one. Entries live as
+// tiny files under `dir`; a missing or unreadable cache only costs a rehash.
+class FileHashCache {
+public:
+    // dir: where entries live (created on first write); tmp: staging dir for atomic writes.
+    FileHashCache(std::filesystem::path dir, std::filesystem::path tmp);
+
+    // The digest of the file at path (absolute), via the cache when the stamp matches.
+    Result<Digest> digest(const std::filesystem::path& path);
+
+    // Records that the file at path, as it is now, has digest d (used right after
+    // kache itself wrote the file, so the digest is known without reading it).
+    void remember(const std::filesystem::path& path, const Digest& d);
+
+    // Files smaller than this are hashed directly: reading them costs less than a lookup.
+    static constexpr std::uint64_t k_min_cached_size = 64 * 1024;
+
+private:
+    std::filesystem::path entry_path(const std::filesystem::path& file) const;
+    void store(const std::filesystem::path& file, const util::FileStamp& st, const Digest& d);
+    std::filesystem::path dir_;
+    std::filesystem::path tmp_;
+};
+
+} // namespace kache::hash

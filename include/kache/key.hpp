@@ -1,0 +1,142 @@
+// kache/key.hpp — the two-level cache-key recipe of DESIGN.md.
+//
+// K1, the invocation key, is computed before compiling from the toolchain, the
+// normalized command line, the files rustc reads that dep-info does not list,
+// the linker and the steering environment. A manifest under K1 lists the input
+// sets (files from the compile's own dep-info, with content digests, and the
+// `# env-dep:` variables) seen for it; K2 = H(K1, input set) names the entry.
+#pragma once
+
+#include <kache/error.hpp>
+#include <kache/hash.hpp>
+#include <kache/rustc.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kache::key {
+
+// Bumped whenever the recipe changes, so old entries are never reused wrongly.
+inline constexpr std::string_view k_recipe = "kache-recipe-1";
+
+// A machine-local directory that paths are expressed relative to, so that the
+// same sources at another path (or machine) produce the same keys.
+struct Root {
+    std::string name; // "target", "cwd", "cargo", "home", "tmp"
+    std::string path; // absolute, without trailing '/'
+};
+
+// Rewrites paths under the roots to sentinels ("{{kache:cwd}}/src/lib.rs") and back.
+class PathMap {
+public:
+    PathMap() = default;
+    explicit PathMap(std::vector<Root> roots);
+
+    // Replaces every root occurrence in text that starts a path (at the start, or
+    // after a non-path character) and ends at a path boundary.
+    std::string normalize(std::string_view text) const;
+    // Replaces sentinels by this machine's roots.
+    std::string expand(std::string_view text) const;
+    // normalize/expand for JSON text, where the roots appear JSON-escaped.
+    std::string normalize_json(std::string_view text) const;
+    std::string expand_json(std::string_view text) const;
+
+    // Compiler output (stdout/stderr) to storage form: both this machine's roots
+    // and their remapped forms ("/kache/cwd") become sentinels. json: the text
+    // is JSON lines, where paths are escaped.
+    std::string normalize_output(std::string_view text, bool json) const;
+    // Compiler output as the person at this checkout would have seen it without
+    // remapping: "/kache/<root>" back to the real root path.
+    std::string unremap_output(std::string_view text, bool json) const;
+
+    const std::vector<Root>& roots() const noexcept { return roots_; }
+    // The `--remap-path-prefix` arguments that map each root to a fixed
+    // machine-independent path (more specific roots last, since the last match wins).
+    std::vector<std::string> remap_args() const;
+    // The fixed path a root is remapped to ("/kache/<name>").
+    static std::string remap_target(std::string_view name);
+
+    static std::string sentinel(std::string_view name);
+
+private:
+    std::vector<Root> roots_; // longest path first
+};
+
+// Finds the roots for an invocation: the target dir (the ancestor of out_dir
+// holding cargo's CACHEDIR.TAG), the working directory when the source path is
+// relative (a workspace member), CARGO_HOME, HOME and the temp dir.
+PathMap roots_for(const rustc::Invocation& inv, const std::filesystem::path& cwd);
+
+// One named part of K1, kept so `why-miss`-style diagnostics can print them.
+struct Component {
+    std::string name;
+    std::string value; // human-readable
+};
+
+// The invocation key and what went into it.
+struct InvocationKey {
+    hash::Digest digest;
+    std::vector<Component> components;
+};
+
+// Everything outside the command line that K1 needs, gathered by the caller
+// (so this module stays pure and testable).
+struct KeyContext {
+    std::string compiler_identity;            // toolchain digest hex (rustc -vV, clippy -V)
+    std::string linker_identity;              // "" unless the invocation links
+    std::vector<std::pair<std::string, std::string>> env; // steering variables, sorted, raw values
+    std::filesystem::path cwd;
+    bool remapped = true;                     // kache adds --remap-path-prefix for the roots
+    std::string mode = "rustc";               // "rustc" or "clippy"
+};
+
+// Computes K1. Reads the files the invocation names outside dep-info (externs,
+// static libraries, target specs, argfiles, link-arg files, profile data)
+// through the hash cache. ErrorKind::unsupported when an input cannot be seen.
+Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyContext& ctx, const PathMap& paths,
+                                     hash::FileHashCache& hashes);
+
+// Is this environment variable part of the key by default? (CARGO_* variables
+// cargo sets for rustc, OUT_DIR, RUSTC_BOOTSTRAP, clippy's, linker search paths.)
+bool is_steering_env(std::string_view name);
+
+// One input file of an input set: its normalized path and content digest.
+struct InputFile {
+    std::string path; // normalized (sentinels), or relative to cwd as rustc wrote it
+    hash::Digest digest;
+    bool operator==(const InputFile&) const = default;
+};
+
+// The inputs of one compile, as its dep-info listed them.
+struct InputSet {
+    std::vector<InputFile> files;                                          // sorted by path
+    std::vector<std::pair<std::string, std::optional<std::string>>> env;  // sorted by name
+    std::int64_t created_ms = 0;
+
+    hash::Digest digest() const;
+    bool operator==(const InputSet& o) const { return files == o.files && env == o.env; }
+};
+
+// K2 = H(K1, input set).
+hash::Digest result_key(const hash::Digest& k1, const InputSet& set);
+
+} // namespace kache::key
+
+namespace kache::key {
+
+// The identity of a compiler command prefix (["/path/rustc"] or
+// ["/path/clippy-driver", "/path/rustc"]): a digest of `-vV` output (and
+// clippy's `-V`), cached in cache_dir per binary path, size, mtime and rustup
+// toolchain, and re-checked against the sysroot's rustc on every call so an
+// in-place toolchain update is noticed.
+Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, const std::filesystem::path& cache_dir,
+                                       const std::filesystem::path& tmp_dir);
+
+// The identity of the linker an invocation would use: its resolved path, size
+// and mtime ("" if it cannot be found: then the name alone is used).
+std::string linker_identity(const rustc::Invocation& inv);
+
+} // namespace kache::key

@@ -1,0 +1,114 @@
+// kache/rustc.hpp — a rustc command line as a typed invocation, and dep-info files.
+//
+//   auto inv = kache::rustc::parse(args);        // args after the compiler path
+//   if (inv->passthrough_reason) exec the compiler untouched;
+//   auto dep = kache::rustc::parse_dep_info(text);
+#pragma once
+
+#include <kache/error.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kache::rustc {
+
+// One option as rustc understands it, in canonical form: the flag spelled the
+// long way where it has one ("--crate-name", "-C", "-L", "--extern", ...) and its
+// value ("" for flags without one), or flag "" for a positional argument.
+struct Arg {
+    std::string flag;
+    std::string value;
+    bool operator==(const Arg&) const = default;
+};
+
+// A native library request: -l [KIND[:MODIFIERS]=]NAME[:RENAME]
+struct NativeLib {
+    std::string kind;      // "static", "dylib", "framework", "link-arg" or "" (unspecified)
+    std::string modifiers; // "+whole-archive,-bundle", ...
+    std::string name;
+};
+
+// A library search path: -L [KIND=]PATH
+struct SearchPath {
+    std::string kind; // "dependency", "native", "crate", "framework", "all" or ""
+    std::string path;
+};
+
+struct Extern {
+    std::string name;
+    std::string path; // empty for `--extern name` without a file
+};
+
+// A parsed rustc command line.
+struct Invocation {
+    std::vector<Arg> args;               // every option in order, argfiles expanded
+    std::vector<std::string> argfiles;   // @file arguments read while expanding
+    std::string crate_name;
+    std::vector<std::string> crate_types; // empty means rustc's default (bin)
+    std::string source;                   // the input file as given ("" if none, "-" for stdin)
+    std::string out_dir;
+    std::string out_file;                 // -o
+    std::string extra_filename;           // -C extra-filename
+    std::set<std::string> emit;           // kinds: dep-info, metadata, link, ...
+    std::vector<Extern> externs;
+    std::vector<SearchPath> search_paths;
+    std::vector<NativeLib> libs;
+    std::string target;                   // --target value
+    std::string sysroot;                  // --sysroot value
+    std::string linker;                   // -C linker
+    std::vector<std::string> link_args;   // -C link-arg / link-args values
+    std::string profile_use;              // -C profile-use
+    bool incremental = false;             // -C incremental=... was given
+    bool test = false;                    // --test
+    bool user_remap_scope = false;        // --remap-path-scope given by the user
+
+    // Why this invocation cannot be cached (then the wrapper execs the compiler
+    // untouched), or nullopt for a primary compile kache handles.
+    std::optional<std::string> passthrough_reason;
+
+    // True if an output kind links (executables and dynamic libraries).
+    bool links() const;
+    // The file names (in out_dir) this invocation writes, derived from the crate
+    // types, the emit set and -C extra-filename.
+    std::vector<std::string> expected_outputs() const;
+    // The dep-info file name in out_dir ("" when dep-info is not emitted).
+    std::string dep_info_name() const;
+};
+
+// Parses the arguments that follow the compiler path. `@file` arguments are
+// read and expanded (relative to cwd). Never fails on odd input: anything kache
+// does not understand sets passthrough_reason. Fails only when an argfile
+// cannot be read.
+Result<Invocation> parse(const std::vector<std::string>& args, const std::filesystem::path& cwd);
+
+// ---- dep-info ----
+
+// The contents of a `.d` file as rustc writes it.
+struct DepInfo {
+    // Each rule's target and prerequisites, in file order.
+    struct Rule {
+        std::string target;
+        std::vector<std::string> deps;
+    };
+    std::vector<Rule> rules;
+    // `# env-dep:NAME=VALUE` (or `# env-dep:NAME` for an unset variable: value nullopt).
+    std::vector<std::pair<std::string, std::optional<std::string>>> env_deps;
+    // Other comment lines, kept verbatim ("# checksum:...").
+    std::vector<std::string> comments;
+
+    // Every distinct prerequisite across rules, in first-seen order.
+    std::vector<std::string> inputs() const;
+};
+
+// Parses dep-info text, undoing rustc's escapes (`\ ` in paths; `\n`, `\r`, `\\`
+// in env-dep values). ErrorKind::invalid_input on malformed text.
+Result<DepInfo> parse_dep_info(std::string_view text);
+
+// Writes dep-info text in rustc's format (the inverse of parse_dep_info).
+std::string write_dep_info(const DepInfo& dep);
+
+} // namespace kache::rustc

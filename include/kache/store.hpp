@@ -1,0 +1,147 @@
+// kache/store.hpp — the local content-addressed store.
+//
+//   auto store = kache::store::Store::open(dir);     // creates the layout
+//   auto m = store->read_manifest(k1);               // input sets seen for K1
+//   auto e = store->read_entry(k2);                  // outputs, stdout, stderr
+//   store->restore_file(blob, dest, mode, how);      // reflink / hardlink / copy
+//
+// Layout (DESIGN.md): blobs/ab/<hash> (read-only, immutable), manifests/ab/<K1>,
+// entries/ab/<K2>, locks/, upload-queue/, events/, tmp/. Every write lands by
+// write-to-tmp + rename, so a reader never sees a partial file.
+#pragma once
+
+#include <kache/error.hpp>
+#include <kache/hash.hpp>
+#include <kache/key.hpp>
+#include <kache/util/fs.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kache::store {
+
+namespace fs = std::filesystem;
+
+// One output file of an entry, restored into the invocation's out-dir.
+struct OutputFile {
+    std::string name;      // a plain file name (validated: no '/', not "." or "..")
+    hash::Digest blob;     // content digest
+    std::uint64_t size = 0;
+    std::uint32_t mode = 0644;
+    bool dep_info = false; // stored with sentinel paths; rewritten for this checkout on restore
+};
+
+// What one compile produced: its outputs, stdout and stderr, and bookkeeping.
+struct Entry {
+    std::string crate;
+    std::string version;               // CARGO_PKG_VERSION, "" if unknown
+    hash::Digest k1;
+    hash::Digest k2;
+    std::vector<OutputFile> outputs;
+    std::optional<hash::Digest> stdout_blob; // normalized text
+    std::optional<hash::Digest> stderr_blob; // normalized text
+    std::int64_t created_ms = 0;
+    std::int64_t compile_ms = 0;       // how long the real compile took (time a hit saves)
+    int exit_code = 0;                 // non-zero only for recorded probe failures (no outputs)
+
+    std::uint64_t total_size() const;
+};
+
+// The input sets recorded under one invocation key, newest first.
+struct Manifest {
+    std::vector<key::InputSet> sets;
+};
+
+// Text forms (also the payload of remote manifests and packs). Parsing treats
+// the text as untrusted: ErrorKind::corrupt on anything malformed.
+std::string serialize_entry(const Entry& e);
+Result<Entry> parse_entry(std::string_view text);
+std::string serialize_manifest(const Manifest& m);
+Result<Manifest> parse_manifest(std::string_view text);
+// True if name is safe to create inside an out-dir.
+bool valid_output_name(std::string_view name);
+
+// How restore_file may place a blob at its destination.
+enum class Placement {
+    copy_only,  // executables, dylibs, anything that may be written in place later
+    allow_link, // immutable outputs (.rlib, .rmeta): a hardlink is fine
+};
+
+// Sizes for `kache stats` and GC.
+struct Usage {
+    std::uint64_t blob_bytes = 0;
+    std::uint64_t blobs = 0;
+    std::uint64_t entries = 0;
+    std::uint64_t manifests = 0;
+};
+
+class Store {
+public:
+    // Opens (creating if needed) the store rooted at root.
+    static Result<Store> open(const fs::path& root);
+
+    const fs::path& root() const noexcept { return root_; }
+    fs::path blob_path(const hash::Digest& d) const;
+    fs::path entry_path(const hash::Digest& k2) const;
+    fs::path manifest_path(const hash::Digest& k1) const;
+    fs::path lock_path(const hash::Digest& k1) const;
+    fs::path tmp_dir() const { return root_ / "tmp"; }
+    fs::path events_dir() const { return root_ / "events"; }
+    fs::path hash_cache_dir() const { return root_ / "hashcache"; }
+    fs::path toolchain_dir() const { return root_ / "toolchains"; }
+    fs::path upload_queue_dir() const { return root_ / "upload-queue"; }
+
+    // Manifest of k1; ErrorKind::not_found if none.
+    Result<Manifest> read_manifest(const hash::Digest& k1) const;
+    // Adds set in front of k1's manifest (dropping an equal older one), keeping at
+    // most max_sets. Callers hold k1's lock, so concurrent writers do not lose sets.
+    Result<void> add_input_set(const hash::Digest& k1, const key::InputSet& set, std::size_t max_sets = 32);
+    // Writes a whole manifest (used when importing from a remote).
+    Result<void> write_manifest(const hash::Digest& k1, const Manifest& m);
+
+    // Entry of k2; ErrorKind::not_found if none, ErrorKind::corrupt if unreadable.
+    Result<Entry> read_entry(const hash::Digest& k2) const;
+    Result<void> write_entry(const Entry& e);
+    bool has_entry(const hash::Digest& k2) const;
+    // Removes an entry (its blobs stay until GC finds them unreferenced).
+    Result<void> remove_entry(const hash::Digest& k2);
+
+    // Stores the file at src as a blob and returns its digest. With allow_link the
+    // blob may share the file's inode (the file must then never be written in place).
+    Result<hash::Digest> put_blob_file(const fs::path& src, Placement how);
+    // Stores bytes as a blob.
+    Result<hash::Digest> put_blob(std::string_view data);
+    // Stores the file at src as blob d, trusting nothing: the content is hashed
+    // and must equal d (ErrorKind::corrupt otherwise). Used to import remote blobs.
+    Result<void> import_blob(const fs::path& src, const hash::Digest& d);
+    bool has_blob(const hash::Digest& d) const;
+    // Reads a blob whole (at most max_bytes), verifying its digest; a corrupt
+    // blob is removed and ErrorKind::corrupt returned.
+    Result<std::string> read_blob(const hash::Digest& d, std::uint64_t max_bytes = 256 << 20) const;
+    // Rehashes a blob; removes it and returns ErrorKind::corrupt on a mismatch.
+    Result<void> verify_blob(const hash::Digest& d) const;
+    // Places blob d at dest with mode: reflink, else hardlink (if allowed), else
+    // copy; dest gets a fresh mtime. Returns how it was placed ("reflink", "link", "copy").
+    Result<const char*> restore_file(const hash::Digest& d, const fs::path& dest, std::uint32_t mode,
+                                     Placement how) const;
+
+    // Takes the per-K1 build lock (waiting up to timeout).
+    Result<util::FileLock> lock_key(const hash::Digest& k1, std::chrono::milliseconds timeout) const;
+
+    // Every entry (for `kache list`, `purge --crate`, GC). Unreadable entries are skipped.
+    std::vector<Entry> list_entries() const;
+    Usage usage() const;
+    // Removes everything in the store except its configuration-free skeleton.
+    Result<void> purge_all();
+
+private:
+    explicit Store(fs::path root) : root_(std::move(root)) {}
+    fs::path root_;
+};
+
+} // namespace kache::store

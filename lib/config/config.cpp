@@ -1,0 +1,229 @@
+#include <kache/config.hpp>
+#include <kache/util/fs.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+
+// Header-only: the wrapper loads no extra shared library for its config.
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+namespace kache::config {
+
+namespace fs = std::filesystem;
+
+Result<std::uint64_t> parse_size(std::string_view text) {
+    std::string s(text);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    if (s.empty()) return fail(ErrorKind::config, "empty size");
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (end == s.c_str() || v < 0 || !std::isfinite(v)) return fail(ErrorKind::config, "not a size: \"" + s + "\"");
+    std::string unit(end);
+    for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
+    double mult = 1;
+    if (unit.empty() || unit == "B") mult = 1;
+    else if (unit == "K" || unit == "KB" || unit == "KIB") mult = 1024.0;
+    else if (unit == "M" || unit == "MB" || unit == "MIB") mult = 1024.0 * 1024;
+    else if (unit == "G" || unit == "GB" || unit == "GIB") mult = 1024.0 * 1024 * 1024;
+    else if (unit == "T" || unit == "TB" || unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
+    else return fail(ErrorKind::config, "unknown size unit in \"" + s + "\" (use K, M, G or T)");
+    return static_cast<std::uint64_t>(v * mult);
+}
+
+namespace {
+
+fs::path default_cache_dir() {
+    if (auto x = util::env("XDG_CACHE_HOME"); x && !x->empty() && (*x)[0] == '/') return fs::path(*x) / "kache";
+    if (auto h = util::env("HOME"); h && !h->empty()) return fs::path(*h) / ".cache" / "kache";
+    return fs::path("/tmp") / ("kache-" + std::to_string(::getuid()));
+}
+
+fs::path default_config_file() {
+    if (auto k = util::env("KACHE_CONFIG"); k && !k->empty()) return *k;
+    if (auto x = util::env("XDG_CONFIG_HOME"); x && !x->empty() && (*x)[0] == '/')
+        return fs::path(*x) / "kache" / "config.toml";
+    if (auto h = util::env("HOME"); h && !h->empty()) return fs::path(*h) / ".config" / "kache" / "config.toml";
+    return {};
+}
+
+struct FileReader {
+    Config& cfg;
+    std::string file;
+
+    void warn(std::string_view key, std::string_view problem) {
+        cfg.warnings.push_back(file + ": key '" + std::string(key) + "': " + std::string(problem) +
+                               "; using the default (fix or remove the key)");
+    }
+
+    void boolean(const toml::node& n, std::string_view key, bool& out) {
+        if (auto v = n.value<bool>()) out = *v;
+        else warn(key, "expected true or false");
+    }
+
+    void string(const toml::node& n, std::string_view key, std::string& out) {
+        if (auto v = n.value<std::string>()) out = *v;
+        else warn(key, "expected a string");
+    }
+
+    void read(const toml::table& t) {
+        for (auto& [k, node] : t) {
+            std::string key(k.str());
+            if (key == "cache_dir") {
+                std::string s;
+                string(node, key, s);
+                if (!s.empty() && s[0] == '/') cfg.cache_dir = s;
+                else if (!s.empty()) warn(key, "expected an absolute path, got \"" + s + "\"");
+            } else if (key == "max_size") {
+                if (auto i = node.value<std::int64_t>(); i && *i > 0) cfg.max_size = static_cast<std::uint64_t>(*i);
+                else if (auto s = node.value<std::string>()) {
+                    if (auto v = parse_size(*s)) cfg.max_size = *v;
+                    else warn(key, "expected a size such as \"20G\", got \"" + *s + "\"");
+                } else warn(key, "expected a size such as \"20G\"");
+            } else if (key == "key_env_vars") {
+                if (auto arr = node.as_array()) {
+                    cfg.key_env_vars.clear();
+                    for (auto& item : *arr) {
+                        if (auto s = item.value<std::string>()) cfg.key_env_vars.push_back(*s);
+                        else warn(key, "expected an array of variable names");
+                    }
+                } else warn(key, "expected an array of variable names such as [\"MY_VAR\"]");
+            } else if (key == "disabled") boolean(node, key, cfg.disabled);
+            else if (key == "preserve_incremental") boolean(node, key, cfg.preserve_incremental);
+            else if (key == "progress") boolean(node, key, cfg.progress);
+            else if (key == "verify_blobs") boolean(node, key, cfg.verify_blobs);
+            else if (key == "prefetch") boolean(node, key, cfg.prefetch);
+            else if (key == "log_level") {
+                std::string s;
+                string(node, key, s);
+                if (s == "trace" || s == "debug" || s == "info" || s == "warn" || s == "error") cfg.log_level = s;
+                else if (!s.empty()) warn(key, "expected trace, debug, info, warn or error, got \"" + s + "\"");
+            } else if (key == "socket_path") {
+                std::string s;
+                string(node, key, s);
+                if (!s.empty() && s[0] == '/') cfg.socket_path = s;
+                else if (!s.empty()) warn(key, "expected an absolute path");
+            } else if (key == "remote_check_timeout_ms") {
+                if (auto i = node.value<std::int64_t>(); i && *i >= 0) cfg.remote_check_timeout = std::chrono::milliseconds(*i);
+                else warn(key, "expected a number of milliseconds");
+            } else if (key == "daemon_idle_timeout") {
+                if (auto i = node.value<std::int64_t>(); i && *i >= 0) cfg.daemon_idle_timeout_s = *i;
+                else warn(key, "expected a number of seconds");
+            } else if (key == "remote") {
+                if (auto rt = node.as_table()) read_remote(*rt);
+                else warn(key, "expected a table [remote]");
+            } else {
+                warn(key, "unknown key");
+            }
+        }
+    }
+
+    void read_remote(const toml::table& t) {
+        std::string type;
+        for (auto& [k, node] : t) {
+            std::string key(k.str());
+            std::string qualified = "remote." + key;
+            if (key == "read_only") boolean(node, qualified, cfg.remote.read_only);
+            else if (key == "url") string(node, qualified, cfg.remote.url);
+            else if (key == "type") string(node, qualified, type);
+            else if (auto s = node.value<std::string>()) cfg.remote.options[key] = *s;
+            else if (auto i = node.value<std::int64_t>()) cfg.remote.options[key] = std::to_string(*i);
+            else warn(qualified, "expected a string");
+        }
+        if (cfg.remote.url.empty()) {
+            if (type == "s3" && cfg.remote.options.contains("bucket"))
+                cfg.remote.url = "s3://" + cfg.remote.options["bucket"] + "/" + cfg.remote.options["prefix"];
+            else if (type == "filesystem" && cfg.remote.options.contains("dir"))
+                cfg.remote.url = "file://" + cfg.remote.options["dir"];
+            else if (!type.empty() && type != "s3" && type != "filesystem")
+                cfg.remote.url = type + "://";
+        }
+    }
+};
+
+void read_file(Config& cfg, const fs::path& file) {
+    if (file.empty() || ::access(file.c_str(), F_OK) != 0) return;
+    cfg.config_file = file;
+    toml::parse_result parsed = toml::parse_file(file.string());
+    if (!parsed) {
+        auto& err = parsed.error();
+        cfg.warnings.push_back(file.string() + ":" + std::to_string(err.source().begin.line) + ": " +
+                               std::string(err.description()) + "; the file is ignored (fix the syntax)");
+        return;
+    }
+    FileReader{cfg, file.string()}.read(parsed.table());
+}
+
+void read_env(Config& cfg) {
+    auto warn_env = [&](const char* name, std::string_view problem) {
+        cfg.warnings.push_back(std::string("environment variable ") + name + ": " + std::string(problem) +
+                               "; using the default");
+    };
+    if (auto v = util::env("KACHE_CACHE_DIR"); v && !v->empty()) {
+        if ((*v)[0] == '/') cfg.cache_dir = *v;
+        else warn_env("KACHE_CACHE_DIR", "expected an absolute path, got \"" + *v + "\"");
+    }
+    if (auto v = util::env("KACHE_MAX_SIZE"); v && !v->empty()) {
+        if (auto s = parse_size(*v)) cfg.max_size = *s;
+        else warn_env("KACHE_MAX_SIZE", s.error().message);
+    }
+    if (auto v = util::env("KACHE_KEY_ENV_VARS")) {
+        for (auto& name : util::split_list(*v)) cfg.key_env_vars.push_back(name);
+    }
+    auto flag = [&](const char* name, bool& out) {
+        if (auto v = util::env(name); v && !v->empty()) out = util::env_flag(name);
+    };
+    flag("KACHE_DISABLED", cfg.disabled);
+    flag("KACHE_PRESERVE_INCREMENTAL", cfg.preserve_incremental);
+    flag("KACHE_PROGRESS", cfg.progress);
+    flag("KACHE_VERIFY_BLOBS", cfg.verify_blobs);
+    flag("KACHE_PREFETCH", cfg.prefetch);
+    flag("KACHE_REMOTE_READONLY", cfg.remote.read_only);
+    if (auto v = util::env("KACHE_LOG"); v && !v->empty()) cfg.log_level = *v;
+    if (auto v = util::env("KACHE_SOCKET_PATH"); v && !v->empty()) {
+        if ((*v)[0] == '/') cfg.socket_path = *v;
+        else warn_env("KACHE_SOCKET_PATH", "expected an absolute path");
+    }
+    if (auto v = util::env("KACHE_REMOTE_CHECK_TIMEOUT_MS"); v && !v->empty()) {
+        char* end = nullptr;
+        long ms = std::strtol(v->c_str(), &end, 10);
+        if (*end == 0 && ms >= 0) cfg.remote_check_timeout = std::chrono::milliseconds(ms);
+        else warn_env("KACHE_REMOTE_CHECK_TIMEOUT_MS", "expected a number of milliseconds");
+    }
+    if (auto v = util::env("KACHE_DAEMON_IDLE_TIMEOUT"); v && !v->empty()) {
+        char* end = nullptr;
+        long s = std::strtol(v->c_str(), &end, 10);
+        if (*end == 0 && s >= 0) cfg.daemon_idle_timeout_s = s;
+        else warn_env("KACHE_DAEMON_IDLE_TIMEOUT", "expected a number of seconds");
+    }
+    // Remote selection: a shared directory, or S3 settings (the S3 backend reads
+    // the remaining KACHE_S3_*/AWS_* variables itself).
+    if (auto v = util::env("KACHE_REMOTE_DIR"); v && !v->empty()) {
+        cfg.remote.url = "file://" + *v;
+        cfg.remote.options["dir"] = *v;
+    }
+    if (auto v = util::env("KACHE_REMOTE"); v && !v->empty()) cfg.remote.url = *v;
+    if (auto v = util::env("KACHE_S3_BUCKET"); v && !v->empty()) {
+        cfg.remote.options["bucket"] = *v;
+        std::string prefix = util::env("KACHE_S3_PREFIX").value_or(cfg.remote.options["prefix"]);
+        cfg.remote.url = "s3://" + *v + "/" + prefix;
+    }
+}
+
+} // namespace
+
+Config load_from(const fs::path& file) {
+    Config cfg;
+    cfg.cache_dir = default_cache_dir();
+    read_file(cfg, file);
+    read_env(cfg);
+    return cfg;
+}
+
+Config load() { return load_from(default_config_file()); }
+
+} // namespace kache::config

@@ -1,0 +1,182 @@
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <kache/hash.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kache::hash {
+
+namespace fs = std::filesystem;
+
+struct Hasher::State {
+    XXH3_state_t xxh;
+};
+
+Hasher::Hasher() : state_(std::make_unique<State>()) { XXH3_128bits_reset(&state_->xxh); }
+Hasher::~Hasher() = default;
+
+Hasher& Hasher::update(std::string_view data) {
+    XXH3_128bits_update(&state_->xxh, data.data(), data.size());
+    return *this;
+}
+
+Hasher& Hasher::field(std::string_view data) {
+    field(static_cast<std::uint64_t>(data.size()));
+    return update(data);
+}
+
+Hasher& Hasher::field(std::uint64_t value) {
+    unsigned char buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = static_cast<unsigned char>(value >> (8 * i));
+    return update(std::string_view(reinterpret_cast<const char*>(buf), 8));
+}
+
+Hasher& Hasher::field(const Digest& d) {
+    return update(std::string_view(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size()));
+}
+
+static Digest from_xxh(XXH128_hash_t h) {
+    XXH128_canonical_t canon;
+    XXH128_canonicalFromHash(&canon, h);
+    Digest d;
+    std::memcpy(d.bytes.data(), canon.digest, 16);
+    return d;
+}
+
+Digest Hasher::finish() { return from_xxh(XXH3_128bits_digest(&state_->xxh)); }
+
+Digest of(std::string_view data) { return from_xxh(XXH3_128bits(data.data(), data.size())); }
+
+std::string Digest::hex() const {
+    static const char* digits = "0123456789abcdef";
+    std::string s(32, '0');
+    for (size_t i = 0; i < 16; ++i) {
+        s[2 * i] = digits[bytes[i] >> 4];
+        s[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    return s;
+}
+
+std::optional<Digest> Digest::from_hex(std::string_view s) {
+    if (s.size() != 32) return std::nullopt;
+    auto nib = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    Digest d;
+    for (size_t i = 0; i < 16; ++i) {
+        int hi = nib(s[2 * i]), lo = nib(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        d.bytes[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    return d;
+}
+
+Result<Digest> of_file(const fs::path& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        return fail(err == ENOENT || err == ENOTDIR ? ErrorKind::not_found : ErrorKind::io,
+                    "cannot open " + path.string() + ": " + std::strerror(err));
+    }
+    util::UniqueFd owner(fd);
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    alignas(64) static thread_local char buf[1 << 17];
+    while (true) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(errno));
+        }
+        if (n == 0) break;
+        XXH3_128bits_update(&st, buf, static_cast<size_t>(n));
+    }
+    return from_xxh(XXH3_128bits_digest(&st));
+}
+
+// ---- FileHashCache ----
+//
+// Entry file format (binary, little-endian host order; a mismatch only costs a rehash):
+//   magic "KHC1", FileStamp fields, 16 digest bytes, then the file's path (to rule out
+//   collisions of the path hash).
+
+namespace {
+constexpr char k_magic[4] = {'K', 'H', 'C', '1'};
+struct Record {
+    char magic[4];
+    std::uint64_t size;
+    std::int64_t mtime_ns;
+    std::int64_t ctime_ns;
+    std::uint64_t inode;
+    std::uint64_t device;
+    std::uint8_t digest[16];
+};
+// A stamp this close to now may still change without its mtime moving (coarse
+// filesystem timestamps): such files are hashed but not remembered.
+constexpr std::int64_t k_racy_window_ns = 2'000'000'000;
+} // namespace
+
+FileHashCache::FileHashCache(fs::path dir, fs::path tmp) : dir_(std::move(dir)), tmp_(std::move(tmp)) {}
+
+fs::path FileHashCache::entry_path(const fs::path& file) const {
+    std::string h = of(file.native()).hex();
+    return dir_ / h.substr(0, 2) / h.substr(2);
+}
+
+Result<Digest> FileHashCache::digest(const fs::path& path) {
+    auto st = util::stamp(path);
+    if (!st) return std::unexpected(st.error());
+    if (st->size < k_min_cached_size) return of_file(path);
+    fs::path entry = entry_path(path);
+    if (auto data = util::read_file_bounded(entry, 8192); data && data->size() >= sizeof(Record)) {
+        Record rec;
+        std::memcpy(&rec, data->data(), sizeof rec);
+        std::string_view stored_path(data->data() + sizeof rec, data->size() - sizeof rec);
+        if (std::memcmp(rec.magic, k_magic, 4) == 0 && stored_path == path.native() && rec.size == st->size &&
+            rec.mtime_ns == st->mtime_ns && rec.ctime_ns == st->ctime_ns && rec.inode == st->inode &&
+            rec.device == st->device) {
+            Digest d;
+            std::memcpy(d.bytes.data(), rec.digest, 16);
+            return d;
+        }
+    }
+    auto d = of_file(path);
+    if (!d) return d;
+    // Re-stat: if the file changed while we read it, do not remember anything.
+    auto after = util::stamp(path);
+    if (after && *after == *st && st->mtime_ns < util::now_ns() - k_racy_window_ns) store(path, *st, *d);
+    return d;
+}
+
+void FileHashCache::remember(const fs::path& path, const Digest& d) {
+    auto st = util::stamp(path);
+    if (!st || st->size < k_min_cached_size) return;
+    store(path, *st, d);
+}
+
+void FileHashCache::store(const fs::path& file, const util::FileStamp& st, const Digest& d) {
+    Record rec{};
+    std::memcpy(rec.magic, k_magic, 4);
+    rec.size = st.size;
+    rec.mtime_ns = st.mtime_ns;
+    rec.ctime_ns = st.ctime_ns;
+    rec.inode = st.inode;
+    rec.device = st.device;
+    std::memcpy(rec.digest, d.bytes.data(), 16);
+    std::string data(reinterpret_cast<const char*>(&rec), sizeof rec);
+    data += file.native();
+    fs::path entry = entry_path(file);
+    // Best effort: a failure here only means the next lookup rehashes.
+    if (!util::write_file_atomic(entry, data, tmp_)) {
+        if (util::make_dirs(entry.parent_path())) (void)util::write_file_atomic(entry, data, tmp_);
+    }
+}
+
+} // namespace kache::hash

@@ -1,0 +1,349 @@
+#include <kache/key.hpp>
+#include <kache/util/fs.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace kache::key {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_path_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '/' || c == '~' ||
+           c == '+' || c == '@';
+}
+
+std::string json_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else out.push_back(c);
+    }
+    return out;
+}
+
+// Replaces `from` by `to` wherever from stands as a whole path prefix.
+std::string replace_paths(std::string_view text, std::string_view from, std::string_view to) {
+    if (from.empty()) return std::string(text);
+    std::string out;
+    size_t pos = 0;
+    while (true) {
+        size_t hit = text.find(from, pos);
+        if (hit == std::string_view::npos) break;
+        size_t end = hit + from.size();
+        bool start_ok = hit == 0 || !is_path_char(text[hit - 1]) || text[hit - 1] == '=';
+        bool end_ok = end == text.size() || text[end] == '/' || !is_path_char(text[end]);
+        if (start_ok && end_ok) {
+            out.append(text.substr(pos, hit - pos));
+            out.append(to);
+            pos = end;
+        } else {
+            out.append(text.substr(pos, hit + 1 - pos));
+            pos = hit + 1;
+        }
+    }
+    out.append(text.substr(pos));
+    return out;
+}
+
+std::string replace_all(std::string_view text, std::string_view from, std::string_view to) {
+    std::string out;
+    size_t pos = 0;
+    while (true) {
+        size_t hit = text.find(from, pos);
+        if (hit == std::string_view::npos) break;
+        out.append(text.substr(pos, hit - pos));
+        out.append(to);
+        pos = hit + from.size();
+    }
+    out.append(text.substr(pos));
+    return out;
+}
+
+std::string clean_root(std::string p) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    return p;
+}
+
+fs::path absolute_in(const fs::path& p, const fs::path& cwd) { return p.is_absolute() ? p : cwd / p; }
+
+} // namespace
+
+PathMap::PathMap(std::vector<Root> roots) : roots_(std::move(roots)) {
+    std::stable_sort(roots_.begin(), roots_.end(),
+                     [](const Root& a, const Root& b) { return a.path.size() > b.path.size(); });
+}
+
+std::string PathMap::sentinel(std::string_view name) { return "{{kache:" + std::string(name) + "}}"; }
+
+std::string PathMap::normalize(std::string_view text) const {
+    std::string out(text);
+    for (auto& r : roots_) out = replace_paths(out, r.path, sentinel(r.name));
+    return out;
+}
+
+std::string PathMap::expand(std::string_view text) const {
+    std::string out(text);
+    if (out.find("{{kache:") == std::string::npos) return out;
+    for (auto& r : roots_) out = replace_all(out, sentinel(r.name), r.path);
+    return out;
+}
+
+std::string PathMap::normalize_json(std::string_view text) const {
+    std::string out(text);
+    for (auto& r : roots_) out = replace_paths(out, json_escape(r.path), sentinel(r.name));
+    return out;
+}
+
+std::string PathMap::expand_json(std::string_view text) const {
+    std::string out(text);
+    if (out.find("{{kache:") == std::string::npos) return out;
+    for (auto& r : roots_) out = replace_all(out, sentinel(r.name), json_escape(r.path));
+    return out;
+}
+
+std::string PathMap::remap_target(std::string_view name) { return "/kache/" + std::string(name); }
+
+std::vector<std::string> PathMap::remap_args() const {
+    std::vector<std::string> out;
+    // roots_ is longest first; rustc lets the last matching prefix win, so emit shortest first.
+    for (auto it = roots_.rbegin(); it != roots_.rend(); ++it)
+        out.push_back("--remap-path-prefix=" + it->path + "=" + remap_target(it->name));
+    return out;
+}
+
+std::string PathMap::normalize_output(std::string_view text, bool json) const {
+    std::string out = json ? normalize_json(text) : normalize(text);
+    if (out.find("/kache/") == std::string::npos) return out;
+    for (auto& r : roots_) out = replace_paths(out, remap_target(r.name), sentinel(r.name));
+    return out;
+}
+
+std::string PathMap::unremap_output(std::string_view text, bool json) const {
+    std::string out(text);
+    if (out.find("/kache/") == std::string::npos) return out;
+    for (auto& r : roots_) out = replace_paths(out, remap_target(r.name), json ? json_escape(r.path) : r.path);
+    return out;
+}
+
+PathMap roots_for(const rustc::Invocation& inv, const fs::path& cwd) {
+    std::vector<Root> roots;
+    auto add = [&](std::string name, std::string path) {
+        path = clean_root(std::move(path));
+        if (path.size() < 2 || path[0] != '/') return;
+        for (auto& r : roots)
+            if (r.path == path) return; // the first (most specific meaning) wins
+        roots.push_back({std::move(name), std::move(path)});
+    };
+    // The target dir: cargo marks it with CACHEDIR.TAG.
+    if (!inv.out_dir.empty()) {
+        fs::path dir = absolute_in(inv.out_dir, cwd).lexically_normal();
+        for (int depth = 0; depth < 5 && dir.has_relative_path(); ++depth) {
+            if (::access((dir / "CACHEDIR.TAG").c_str(), F_OK) == 0) {
+                add("target", dir.string());
+                break;
+            }
+            dir = dir.parent_path();
+        }
+    }
+    if (!inv.source.empty() && inv.source[0] != '/') add("cwd", cwd.string());
+    auto home = util::env("HOME");
+    if (auto ch = util::env("CARGO_HOME")) add("cargo", *ch);
+    else if (home) add("cargo", *home + "/.cargo");
+    if (home) add("home", *home);
+    add("tmp", util::env("TMPDIR").value_or("/tmp"));
+    return PathMap(std::move(roots));
+}
+
+bool is_steering_env(std::string_view n) {
+    auto starts = [&](std::string_view p) { return n.rfind(p, 0) == 0; };
+    // What cargo sets for rustc (proc macros may read these without dep-info knowing).
+    if (n == "CARGO" || n == "CARGO_MANIFEST_DIR" || n == "CARGO_MANIFEST_PATH" || n == "CARGO_CRATE_NAME" ||
+        n == "CARGO_BIN_NAME" || n == "CARGO_PRIMARY_PACKAGE" || n == "CARGO_TARGET_TMPDIR" ||
+        n == "CARGO_RUSTC_CURRENT_DIR" || starts("CARGO_PKG_") || starts("CARGO_BIN_EXE_") || starts("CARGO_CFG_") ||
+        starts("CARGO_FEATURE_"))
+        return true;
+    // Read by rustc itself or by the linker, and not reported in dep-info.
+    return n == "OUT_DIR" || n == "RUSTC_BOOTSTRAP" || n == "SOURCE_DATE_EPOCH" || n == "CLIPPY_ARGS" ||
+           n == "CLIPPY_CONF_DIR" || n == "LIBRARY_PATH" || n == "RUST_TARGET_PATH" || n == "SDKROOT" ||
+           (starts("MACOSX") && n.ends_with("_DEPLOYMENT_TARGET")) || n.ends_with("_DEPLOYMENT_TARGET");
+}
+
+namespace {
+
+struct KeyBuilder {
+    const PathMap& paths;
+    hash::FileHashCache& hashes;
+    const fs::path& cwd;
+    std::string inputs; // human-readable list of out-of-dep-info inputs
+    hash::Hasher inputs_hasher;
+
+    Result<hash::Digest> content(const fs::path& p, std::string_view why) {
+        auto d = hashes.digest(absolute_in(p, cwd));
+        if (!d) return std::unexpected(d.error());
+        inputs += std::string(why) + " " + paths.normalize(p.string()) + " " + d->hex() + "\n";
+        inputs_hasher.field(why).field(paths.normalize(p.string())).field(*d);
+        return d;
+    }
+};
+
+// Finds a native library file in the -L search paths.
+std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::NativeLib& lib, const fs::path& cwd,
+                                    bool want_static) {
+    std::vector<std::string> names;
+    if (lib.modifiers.find("+verbatim") != std::string::npos) names.push_back(lib.name);
+    else if (want_static) names.push_back("lib" + lib.name + ".a");
+    else {
+        names.push_back("lib" + lib.name + ".so");
+        names.push_back("lib" + lib.name + ".a");
+    }
+    for (auto& sp : inv.search_paths) {
+        if (!(sp.kind.empty() || sp.kind == "native" || sp.kind == "all")) continue;
+        for (auto& n : names) {
+            fs::path p = absolute_in(sp.path, cwd) / n;
+            if (::access(p.c_str(), R_OK) == 0) return p;
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyContext& ctx, const PathMap& paths,
+                                     hash::FileHashCache& hashes) {
+    KeyBuilder kb{paths, hashes, ctx.cwd, {}, {}};
+    hash::Hasher args_hasher;
+    std::string args_text;
+
+    auto arg = [&](const std::string& flag, const std::string& value) {
+        args_hasher.field(flag).field(value);
+        args_text += (flag.empty() ? value : flag + " " + value) + "\n";
+    };
+
+    for (auto& a : inv.args) {
+        if (a.flag == "-C") {
+            std::string key = a.value.substr(0, a.value.find('='));
+            std::replace(key.begin(), key.end(), '_', '-');
+            if (key == "incremental") continue;
+        }
+        if (a.flag == "--extern") {
+            auto eq = a.value.find('=');
+            if (eq == std::string::npos) {
+                arg(a.flag, a.value);
+                continue;
+            }
+            auto d = hashes.digest(absolute_in(a.value.substr(eq + 1), ctx.cwd));
+            if (!d) return std::unexpected(d.error());
+            arg(a.flag, a.value.substr(0, eq) + "=" + d->hex());
+            continue;
+        }
+        arg(a.flag, paths.normalize(a.value));
+    }
+
+    // Files rustc (or the linker) reads that dep-info does not list.
+    for (auto& f : inv.argfiles)
+        if (auto d = kb.content(f, "argfile"); !d) return std::unexpected(d.error());
+    for (auto& lib : inv.libs) {
+        bool is_static = lib.kind == "static";
+        if (!is_static && !inv.links()) continue; // only the name goes into an rlib
+        auto found = find_native(inv, lib, ctx.cwd, is_static);
+        if (found) {
+            if (auto d = kb.content(*found, "native-lib"); !d) return std::unexpected(d.error());
+        } else if (is_static) {
+            return fail(ErrorKind::unsupported, "static library '" + lib.name + "' is not in any -L directory");
+        }
+    }
+    if (!inv.target.empty() && (inv.target.ends_with(".json") || inv.target.find('/') != std::string::npos)) {
+        fs::path spec = inv.target;
+        if (::access(absolute_in(spec, ctx.cwd).c_str(), R_OK) != 0)
+            return fail(ErrorKind::unsupported, "target spec " + inv.target + " cannot be read");
+        if (auto d = kb.content(spec, "target-spec"); !d) return std::unexpected(d.error());
+    }
+    for (auto& la : inv.link_args) {
+        for (auto& part : util::split_list(la, ',')) {
+            std::string cand = part;
+            if (cand.rfind("-T", 0) == 0) cand = cand.substr(2);
+            else if (cand.rfind("@", 0) == 0) cand = cand.substr(1);
+            else if (!cand.empty() && cand[0] == '-') continue;
+            if (cand.empty()) continue;
+            fs::path p = absolute_in(cand, ctx.cwd);
+            std::error_code ec;
+            if (fs::is_regular_file(p, ec))
+                if (auto d = kb.content(cand, "link-arg"); !d) return std::unexpected(d.error());
+        }
+    }
+    if (!inv.profile_use.empty()) {
+        if (::access(absolute_in(inv.profile_use, ctx.cwd).c_str(), R_OK) != 0)
+            return fail(ErrorKind::unsupported, "profile data " + inv.profile_use + " cannot be read");
+        if (auto d = kb.content(inv.profile_use, "profile-use"); !d) return std::unexpected(d.error());
+    }
+
+    std::string env_text;
+    hash::Hasher env_hasher;
+    for (auto& [name, value] : ctx.env) {
+        std::string v = paths.normalize(value);
+        env_hasher.field(name).field(v);
+        env_text += name + "=" + v + "\n";
+    }
+
+    std::string roots_text;
+    if (!ctx.remapped) {
+        // Outputs will carry this machine's paths: never share them across paths.
+        for (auto& r : paths.roots()) roots_text += r.name + "=" + r.path + "\n";
+    } else {
+        roots_text = "remapped";
+    }
+
+    InvocationKey key;
+    key.components = {
+        {"recipe", std::string(k_recipe)},
+        {"mode", ctx.mode},
+        {"compiler", ctx.compiler_identity},
+        {"cwd", paths.normalize(ctx.cwd.string())},
+        {"args", args_text},
+        {"inputs", kb.inputs},
+        {"linker", inv.links() ? ctx.linker_identity : std::string()},
+        {"env", env_text},
+        {"paths", roots_text},
+    };
+    hash::Hasher h;
+    for (auto& c : key.components) {
+        h.field(c.name);
+        if (c.name == "args") h.field(args_hasher.finish());
+        else if (c.name == "inputs") h.field(kb.inputs_hasher.finish());
+        else if (c.name == "env") h.field(env_hasher.finish());
+        else h.field(c.value);
+    }
+    key.digest = h.finish();
+    return key;
+}
+
+hash::Digest InputSet::digest() const {
+    hash::Hasher h;
+    h.field(std::uint64_t(files.size()));
+    for (auto& f : files) h.field(f.path).field(f.digest);
+    h.field(std::uint64_t(env.size()));
+    for (auto& [name, value] : env) {
+        h.field(name);
+        h.field(std::uint64_t(value ? 1 : 0));
+        if (value) h.field(*value);
+    }
+    return h.finish();
+}
+
+hash::Digest result_key(const hash::Digest& k1, const InputSet& set) {
+    hash::Hasher h;
+    h.field("k2").field(k1).field(set.digest());
+    return h.finish();
+}
+
+} // namespace kache::key

@@ -1,0 +1,262 @@
+#include <kache/store.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kache::store {
+
+namespace {
+
+fs::path sharded(const fs::path& base, const hash::Digest& d) {
+    std::string h = d.hex();
+    return base / h.substr(0, 2) / h.substr(2);
+}
+
+// Runs op(); if it failed because the shard directory is missing, creates it and retries.
+template <class Op>
+auto with_parent(const fs::path& target, Op op) -> decltype(op()) {
+    auto r = op();
+    if (!r && r.error().kind == ErrorKind::not_found) {
+        if (auto made = util::make_dirs(target.parent_path()); !made) return std::unexpected(made.error());
+        r = op();
+    }
+    return r;
+}
+
+} // namespace
+
+Result<Store> Store::open(const fs::path& root) {
+    if (root.empty() || !root.is_absolute())
+        return fail(ErrorKind::config, "cache directory '" + root.string() + "' is not an absolute path");
+    // Fast path: an existing store needs no mkdir calls.
+    if (::access((root / "tmp").c_str(), W_OK) == 0) return Store(root);
+    for (const char* sub : {"blobs", "manifests", "entries", "locks", "upload-queue", "events", "tmp"}) {
+        if (auto r = util::make_dirs(root / sub); !r)
+            return fail(ErrorKind::io, "cannot create the cache at " + root.string() + ": " + r.error().message);
+    }
+    if (::access((root / "tmp").c_str(), W_OK) != 0)
+        return fail(ErrorKind::io, "the cache directory " + root.string() + " is not writable");
+    return Store(root);
+}
+
+fs::path Store::blob_path(const hash::Digest& d) const { return sharded(root_ / "blobs", d); }
+fs::path Store::entry_path(const hash::Digest& k2) const { return sharded(root_ / "entries", k2); }
+fs::path Store::manifest_path(const hash::Digest& k1) const { return sharded(root_ / "manifests", k1); }
+fs::path Store::lock_path(const hash::Digest& k1) const { return root_ / "locks" / k1.hex(); }
+
+Result<Manifest> Store::read_manifest(const hash::Digest& k1) const {
+    auto text = util::read_file_bounded(manifest_path(k1), 64 << 20);
+    if (!text) return std::unexpected(text.error());
+    return parse_manifest(*text);
+}
+
+Result<void> Store::write_manifest(const hash::Digest& k1, const Manifest& m) {
+    fs::path p = manifest_path(k1);
+    std::string text = serialize_manifest(m);
+    return with_parent(p, [&] { return util::write_file_atomic(p, text, tmp_dir()); });
+}
+
+Result<void> Store::add_input_set(const hash::Digest& k1, const key::InputSet& set, std::size_t max_sets) {
+    Manifest m;
+    if (auto existing = read_manifest(k1)) m = std::move(*existing);
+    // A corrupt or missing manifest is simply replaced.
+    std::erase_if(m.sets, [&](const key::InputSet& s) { return s == set; });
+    m.sets.insert(m.sets.begin(), set);
+    if (m.sets.size() > max_sets) m.sets.resize(max_sets);
+    return write_manifest(k1, m);
+}
+
+Result<Entry> Store::read_entry(const hash::Digest& k2) const {
+    auto text = util::read_file_bounded(entry_path(k2), 16 << 20);
+    if (!text) return std::unexpected(text.error());
+    auto e = parse_entry(*text);
+    if (e && e->k2 != k2) return fail(ErrorKind::corrupt, "entry " + k2.hex() + " names another key");
+    return e;
+}
+
+Result<void> Store::write_entry(const Entry& e) {
+    fs::path p = entry_path(e.k2);
+    std::string text = serialize_entry(e);
+    return with_parent(p, [&] { return util::write_file_atomic(p, text, tmp_dir()); });
+}
+
+bool Store::has_entry(const hash::Digest& k2) const { return ::access(entry_path(k2).c_str(), F_OK) == 0; }
+
+Result<void> Store::remove_entry(const hash::Digest& k2) {
+    if (::unlink(entry_path(k2).c_str()) != 0 && errno != ENOENT)
+        return fail(ErrorKind::io, "cannot remove entry " + k2.hex() + ": " + std::strerror(errno));
+    return ok();
+}
+
+bool Store::has_blob(const hash::Digest& d) const { return ::access(blob_path(d).c_str(), F_OK) == 0; }
+
+Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
+    // Stage a private copy (or link) first and hash *that*, so the digest
+    // describes exactly the bytes that land in the store.
+    fs::path staged = tmp_dir() / (".in." + std::to_string(::getpid()) + "." + std::to_string(util::now_ns()));
+    bool linked = false;
+    if (how == Placement::allow_link && ::link(src.c_str(), staged.c_str()) == 0) linked = true;
+    if (!linked && !util::reflink_file(src, staged, 0444)) {
+        if (auto r = util::copy_file(src, staged, 0444); !r) {
+            ::unlink(staged.c_str());
+            return std::unexpected(r.error());
+        }
+    }
+    auto d = hash::of_file(staged);
+    if (!d) {
+        ::unlink(staged.c_str());
+        return d;
+    }
+    fs::path dest = blob_path(*d);
+    if (::access(dest.c_str(), F_OK) == 0) { // deduplicated: the content is there already
+        ::unlink(staged.c_str());
+        return d;
+    }
+    if (!linked) ::chmod(staged.c_str(), 0444);
+    auto renamed = with_parent(dest, [&]() -> Result<void> {
+        if (::rename(staged.c_str(), dest.c_str()) != 0)
+            return fail(errno == ENOENT ? ErrorKind::not_found : ErrorKind::io,
+                        "cannot store blob " + dest.string() + ": " + std::strerror(errno));
+        return ok();
+    });
+    if (!renamed) {
+        ::unlink(staged.c_str());
+        return std::unexpected(renamed.error());
+    }
+    return d;
+}
+
+Result<hash::Digest> Store::put_blob(std::string_view data) {
+    hash::Digest d = hash::of(data);
+    fs::path dest = blob_path(d);
+    if (::access(dest.c_str(), F_OK) == 0) return d;
+    auto r = with_parent(dest, [&] { return util::write_file_atomic(dest, data, tmp_dir(), 0444); });
+    if (!r) return std::unexpected(r.error());
+    return d;
+}
+
+Result<void> Store::import_blob(const fs::path& src, const hash::Digest& d) {
+    auto got = hash::of_file(src);
+    if (!got) return std::unexpected(got.error());
+    if (*got != d) return fail(ErrorKind::corrupt, "blob content does not match its name " + d.hex());
+    fs::path dest = blob_path(d);
+    if (::access(dest.c_str(), F_OK) == 0) return ok();
+    ::chmod(src.c_str(), 0444);
+    return with_parent(dest, [&]() -> Result<void> {
+        if (::rename(src.c_str(), dest.c_str()) != 0)
+            return fail(errno == ENOENT ? ErrorKind::not_found : ErrorKind::io,
+                        "cannot store blob " + dest.string() + ": " + std::strerror(errno));
+        return ok();
+    });
+}
+
+Result<std::string> Store::read_blob(const hash::Digest& d, std::uint64_t max_bytes) const {
+    auto data = util::read_file_bounded(blob_path(d), max_bytes);
+    if (!data) return data;
+    if (hash::of(*data) != d) {
+        ::unlink(blob_path(d).c_str());
+        return fail(ErrorKind::corrupt, "blob " + d.hex() + " is corrupt (removed)");
+    }
+    return data;
+}
+
+Result<void> Store::verify_blob(const hash::Digest& d) const {
+    auto got = hash::of_file(blob_path(d));
+    if (!got) return std::unexpected(got.error());
+    if (*got != d) {
+        ::unlink(blob_path(d).c_str());
+        return fail(ErrorKind::corrupt, "blob " + d.hex() + " is corrupt (removed)");
+    }
+    return ok();
+}
+
+Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& dest, std::uint32_t mode,
+                                        Placement how) const {
+    fs::path src = blob_path(d);
+    const char* via = nullptr;
+    if (util::reflink_file(src, dest, mode)) via = "reflink";
+    if (!via && how == Placement::allow_link) {
+        ::unlink(dest.c_str());
+        if (::link(src.c_str(), dest.c_str()) == 0) via = "link";
+    }
+    if (!via) {
+        if (auto r = util::copy_file(src, dest, mode); !r) return std::unexpected(r.error());
+        via = "copy";
+    }
+    // A fresh mtime makes cargo see the output as newer than its inputs.
+    if (auto r = util::touch_now(dest); !r) return std::unexpected(r.error());
+    return via;
+}
+
+Result<util::FileLock> Store::lock_key(const hash::Digest& k1, std::chrono::milliseconds timeout) const {
+    fs::path p = lock_path(k1);
+    auto l = util::FileLock::acquire(p, timeout);
+    if (!l && l.error().kind == ErrorKind::not_found) {
+        if (auto made = util::make_dirs(p.parent_path()); !made) return std::unexpected(made.error());
+        l = util::FileLock::acquire(p, timeout);
+    }
+    return l;
+}
+
+namespace {
+
+// Calls fn(path) for every file two levels below dir (the sharded layout).
+template <class Fn>
+void for_each_sharded(const fs::path& dir, Fn fn) {
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        if (!it->is_directory(ec)) continue;
+        std::error_code ec2;
+        for (auto f = fs::directory_iterator(it->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2))
+            fn(*f);
+    }
+}
+
+} // namespace
+
+std::vector<Entry> Store::list_entries() const {
+    std::vector<Entry> out;
+    for_each_sharded(root_ / "entries", [&](const fs::directory_entry& f) {
+        auto text = util::read_file_bounded(f.path(), 16 << 20);
+        if (!text) return;
+        if (auto e = parse_entry(*text)) out.push_back(std::move(*e));
+    });
+    return out;
+}
+
+Usage Store::usage() const {
+    Usage u;
+    for_each_sharded(root_ / "blobs", [&](const fs::directory_entry& f) {
+        std::error_code ec;
+        auto size = f.file_size(ec);
+        if (!ec) {
+            u.blob_bytes += size;
+            ++u.blobs;
+        }
+    });
+    for_each_sharded(root_ / "entries", [&](const fs::directory_entry&) { ++u.entries; });
+    for_each_sharded(root_ / "manifests", [&](const fs::directory_entry&) { ++u.manifests; });
+    return u;
+}
+
+Result<void> Store::purge_all() {
+    for (const char* sub : {"blobs", "manifests", "entries", "locks", "hashcache", "toolchains"}) {
+        std::error_code ec;
+        fs::path p = root_ / sub;
+        if (!fs::exists(p, ec)) continue;
+        // Move aside first so concurrent readers see either the old store or none.
+        fs::path aside = tmp_dir() / (std::string(".purge.") + sub + "." + std::to_string(util::now_ns()));
+        fs::rename(p, aside, ec);
+        if (ec) return fail(ErrorKind::io, "cannot purge " + p.string() + ": " + ec.message());
+        fs::remove_all(aside, ec);
+        if (auto r = util::make_dirs(p); !r) return r;
+    }
+    return ok();
+}
+
+} // namespace kache::store

@@ -1,0 +1,314 @@
+#include <kache/util/fs.hpp>
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <random>
+#include <thread>
+
+namespace kache::util {
+
+namespace {
+
+std::string errno_text(const std::string& what, const fs::path& p, int err) {
+    return what + " " + p.string() + ": " + std::strerror(err);
+}
+
+ErrorKind kind_of(int err) {
+    if (err == ENOENT || err == ENOTDIR) return ErrorKind::not_found;
+    return ErrorKind::io;
+}
+
+std::string random_suffix() {
+    static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                            static_cast<std::uint64_t>(::getpid()) << 32 ^
+                                            static_cast<std::uint64_t>(now_ns())};
+    static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+    std::string s(12, '0');
+    for (auto& c : s) c = digits[rng() % 36];
+    return s;
+}
+
+} // namespace
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+}
+UniqueFd::~UniqueFd() { reset(); }
+void UniqueFd::reset(int fd) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+}
+
+Result<TempFile> TempFile::create(const fs::path& dir, mode_t mode) {
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        fs::path p = dir / (".tmp." + std::to_string(::getpid()) + "." + random_suffix());
+        int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd >= 0) {
+            // The umask must not weaken the mode we promise (blobs are read-only).
+            ::fchmod(fd, mode);
+            return TempFile(UniqueFd(fd), p);
+        }
+        if (errno != EEXIST) return fail(kind_of(errno), errno_text("cannot create temp file in", dir, errno));
+    }
+    return fail(ErrorKind::io, "cannot create a unique temp file in " + dir.string());
+}
+
+TempFile::TempFile(TempFile&& o) noexcept : fd_(std::move(o.fd_)), path_(std::move(o.path_)), done_(o.done_) {
+    o.done_ = true;
+}
+TempFile& TempFile::operator=(TempFile&& o) noexcept {
+    if (this != &o) {
+        if (!done_) ::unlink(path_.c_str());
+        fd_ = std::move(o.fd_);
+        path_ = std::move(o.path_);
+        done_ = o.done_;
+        o.done_ = true;
+    }
+    return *this;
+}
+TempFile::~TempFile() {
+    if (!done_) ::unlink(path_.c_str());
+}
+
+Result<void> TempFile::write(std::string_view data) {
+    if (!write_all(fd_.get(), data)) return fail(ErrorKind::io, errno_text("cannot write", path_, errno));
+    return ok();
+}
+
+Result<void> TempFile::commit(const fs::path& dest, bool durable) {
+    if (durable && ::fsync(fd_.get()) != 0) return fail(ErrorKind::io, errno_text("cannot fsync", path_, errno));
+    fd_.reset();
+    if (::rename(path_.c_str(), dest.c_str()) != 0) return fail(kind_of(errno), errno_text("cannot rename onto", dest, errno));
+    done_ = true;
+    return ok();
+}
+
+Result<void> TempFile::commit_no_replace(const fs::path& dest) {
+    fd_.reset();
+    if (::link(path_.c_str(), dest.c_str()) != 0) {
+        int err = errno;
+        if (err == EEXIST) return fail(ErrorKind::conflict, dest.string() + " exists already");
+        return fail(kind_of(err), errno_text("cannot link", dest, err));
+    }
+    ::unlink(path_.c_str());
+    done_ = true;
+    return ok();
+}
+
+Result<FileLock> FileLock::acquire(const fs::path& path, std::chrono::milliseconds timeout) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(kind_of(errno), errno_text("cannot open lock", path, errno));
+    UniqueFd owner(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return FileLock(std::move(owner));
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto pause = std::chrono::milliseconds(2);
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(pause);
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return FileLock(std::move(owner));
+        if (errno != EWOULDBLOCK && errno != EINTR) return fail(ErrorKind::io, errno_text("cannot lock", path, errno));
+        pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
+    return fail(ErrorKind::timeout, "timed out waiting for lock " + path.string());
+}
+
+Result<std::optional<FileLock>> FileLock::try_acquire(const fs::path& path) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(kind_of(errno), errno_text("cannot open lock", path, errno));
+    UniqueFd owner(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return std::optional<FileLock>(FileLock(std::move(owner)));
+    if (errno == EWOULDBLOCK) return std::optional<FileLock>();
+    return fail(ErrorKind::io, errno_text("cannot lock", path, errno));
+}
+
+Result<std::string> read_file(const fs::path& path) {
+    return read_file_bounded(path, UINT64_MAX);
+}
+
+Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_bytes) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(kind_of(errno), errno_text("cannot open", path, errno));
+    UniqueFd owner(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return fail(ErrorKind::io, errno_text("cannot stat", path, errno));
+    if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
+        return fail(ErrorKind::invalid_input, path.string() + " is larger than " + std::to_string(max_bytes) + " bytes");
+    std::string out;
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (true) {
+        if (got == out.size()) {
+            if (out.size() >= max_bytes) break;
+            out.resize(std::min<std::uint64_t>(max_bytes, out.size() * 2 + 4096));
+        }
+        ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail(ErrorKind::io, errno_text("cannot read", path, errno));
+        }
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+    }
+    out.resize(got);
+    return out;
+}
+
+Result<void> write_file_atomic(const fs::path& path, std::string_view data, const fs::path& tmp_dir, mode_t mode) {
+    auto tmp = TempFile::create(tmp_dir, mode);
+    if (!tmp) return std::unexpected(tmp.error());
+    if (auto r = tmp->write(data); !r) return r;
+    return tmp->commit(path);
+}
+
+bool write_all(int fd, std::string_view data) noexcept {
+    const char* p = data.data();
+    size_t left = data.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+    return true;
+}
+
+Result<void> make_dirs(const fs::path& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec && !fs::is_directory(dir)) return fail(ErrorKind::io, "cannot create directory " + dir.string() + ": " + ec.message());
+    return ok();
+}
+
+Result<void> copy_file(const fs::path& src, const fs::path& dst, mode_t mode) {
+    int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return fail(kind_of(errno), errno_text("cannot open", src, errno));
+    UniqueFd in_owner(in);
+    ::unlink(dst.c_str()); // never write through an existing hardlink into someone's blob
+    int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (out < 0) return fail(kind_of(errno), errno_text("cannot create", dst, errno));
+    UniqueFd out_owner(out);
+    ::fchmod(out, mode);
+    while (true) {
+        ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) break;
+            return fail(ErrorKind::io, errno_text("cannot copy to", dst, errno));
+        }
+        if (n == 0) return ok();
+    }
+    // Fallback: plain read/write from wherever copy_file_range stopped.
+    char buf[1 << 16];
+    while (true) {
+        ssize_t n = ::read(in, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail(ErrorKind::io, errno_text("cannot read", src, errno));
+        }
+        if (n == 0) return ok();
+        if (!write_all(out, std::string_view(buf, static_cast<size_t>(n))))
+            return fail(ErrorKind::io, errno_text("cannot write", dst, errno));
+    }
+}
+
+bool reflink_file(const fs::path& src, const fs::path& dst, mode_t mode) noexcept {
+    int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return false;
+    UniqueFd in_owner(in);
+    ::unlink(dst.c_str());
+    int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (out < 0) return false;
+    UniqueFd out_owner(out);
+    if (::ioctl(out, FICLONE, in) != 0) {
+        out_owner.reset();
+        ::unlink(dst.c_str());
+        return false;
+    }
+    ::fchmod(out, mode);
+    return true;
+}
+
+Result<void> touch_now(const fs::path& path) {
+    if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) != 0)
+        return fail(kind_of(errno), errno_text("cannot set the time of", path, errno));
+    return ok();
+}
+
+FileStamp stamp_of(const struct stat& st) noexcept {
+    FileStamp s;
+    s.size = static_cast<std::uint64_t>(st.st_size);
+    s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+    s.inode = st.st_ino;
+    s.device = st.st_dev;
+    s.mode = st.st_mode;
+    return s;
+}
+
+Result<FileStamp> stamp(const fs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return fail(kind_of(errno), errno_text("cannot stat", path, errno));
+    return stamp_of(st);
+}
+
+std::int64_t now_ns() noexcept {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+std::optional<std::string> env(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v) return std::nullopt;
+    return std::string(v);
+}
+
+bool env_flag(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v) return false;
+    std::string s(v);
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s == "1" || s == "true" || s == "yes" || s == "on";
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+    const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = static_cast<double>(bytes);
+    int u = 0;
+    while (v >= 1000.0 && u < 4) {
+        v /= 1000.0;
+        ++u;
+    }
+    char buf[32];
+    if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+    else std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+std::vector<std::string> split_list(std::string_view s, char sep) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i <= s.size()) {
+        size_t j = s.find(sep, i);
+        if (j == std::string_view::npos) j = s.size();
+        std::string_view part = s.substr(i, j - i);
+        while (!part.empty() && std::isspace(static_cast<unsigned char>(part.front()))) part.remove_prefix(1);
+        while (!part.empty() && std::isspace(static_cast<unsigned char>(part.back()))) part.remove_suffix(1);
+        if (!part.empty()) out.emplace_back(part);
+        i = j + 1;
+    }
+    return out;
+}
+
+} // namespace kache::util
