@@ -1,11 +1,15 @@
 // kache: the RUSTC_WRAPPER (when argv[1] names a compiler) and the CLI.
 #include <kache/config.hpp>
 #include <kache/events.hpp>
+#include <kache/ipc.hpp>
 #include <kache/store.hpp>
 #include <kache/util/fs.hpp>
 #include <kache/wrapper.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -26,6 +30,10 @@ Commands:
   kache stats [--json] [--zero]   hits, misses, hit rate, time saved, store size
   kache list [CRATE]              entries in the local store
   kache purge [--crate NAME]      empty the store, or remove one crate's entries
+  kache gc                        keep the store under max_size (least recently used go first)
+  kache daemon start|stop|restart|status [--json]|log|run|install|uninstall
+  kache sync [--push] [--pull] [--dry-run] [--allow-partial] [--all] [--jobs N]
+                                  exchange entries with the remote (S3 or a shared directory)
   kache --version | --help
 
 Environment (overrides ~/.config/kache/config.toml):
@@ -76,16 +84,21 @@ int cmd_stats(const std::vector<std::string>& args) {
     }
     auto s = events::summarize(events::read_all(store->events_dir()));
     auto u = store->usage();
+    std::string daemon = "offline";
+    if (auto c = ipc::Client::connect(cfg.effective_socket_path(), std::chrono::milliseconds(100))) {
+        if (auto r = c->call(ipc::Request::ping(), std::chrono::milliseconds(1000)); r && r->flag("ok"))
+            daemon = "running (pid " + std::to_string(r->num("pid").value_or(0)) + ")";
+    }
     if (json) {
         std::printf("{\"hits\":%llu,\"misses\":%llu,\"passthroughs\":%llu,\"errors\":%llu,\"hit_rate\":%.4f,"
                     "\"local_hits\":%llu,\"remote_hits\":%llu,\"prefetched_hits\":%llu,"
                     "\"time_saved_ms\":%lld,\"store_bytes\":%llu,\"entries\":%llu,\"blobs\":%llu,"
-                    "\"cache_dir\":\"%s\"}\n",
+                    "\"cache_dir\":\"%s\",\"daemon\":\"%s\"}\n",
                     (unsigned long long)s.hits, (unsigned long long)s.misses, (unsigned long long)s.passthroughs,
                     (unsigned long long)s.errors, s.hit_rate(), (unsigned long long)s.local_hits,
                     (unsigned long long)s.remote_hits, (unsigned long long)s.prefetched_hits,
                     (long long)s.time_saved_ms, (unsigned long long)u.blob_bytes, (unsigned long long)u.entries,
-                    (unsigned long long)u.blobs, json_escape(store->root().string()).c_str());
+                    (unsigned long long)u.blobs, json_escape(store->root().string()).c_str(), daemon.c_str());
         return 0;
     }
     std::printf("cache dir         %s\n", store->root().c_str());
@@ -101,6 +114,7 @@ int cmd_stats(const std::vector<std::string>& args) {
     std::printf("store size        %s in %llu blobs\n", util::human_bytes(u.blob_bytes).c_str(),
                 (unsigned long long)u.blobs);
     std::printf("entries           %llu\n", (unsigned long long)u.entries);
+    std::printf("daemon            %s\n", daemon.c_str());
     return 0;
 }
 
@@ -157,6 +171,51 @@ int cmd_purge(const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_gc(const std::vector<std::string>& args) {
+    if (!args.empty()) return usage_error("gc takes no arguments");
+    auto cfg = config::load();
+    auto store = open_store(cfg);
+    if (!store) {
+        std::fprintf(stderr, "kache: %s\n", store.error().message.c_str());
+        return 1;
+    }
+    auto r = store->gc(cfg.max_size);
+    if (!r) {
+        std::fprintf(stderr, "kache gc: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    std::printf("removed %llu entries, %llu blobs (%s), %llu temp files; store is %s (limit %s)\n",
+                (unsigned long long)r->entries_removed, (unsigned long long)r->blobs_removed,
+                util::human_bytes(r->bytes_freed).c_str(), (unsigned long long)r->temp_files_removed,
+                util::human_bytes(r->bytes_after).c_str(), util::human_bytes(cfg.max_size).c_str());
+    return 0;
+}
+
+// The remote code lives in kached (see DESIGN.md, "Process start-up"): find it
+// beside this binary, in the build tree's layout, or on PATH.
+int run_kached(const std::vector<std::string>& args) {
+    std::string self;
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) self.assign(buf, static_cast<size_t>(n));
+    std::string dir = self.substr(0, self.rfind('/'));
+    std::vector<std::string> candidates = {dir + "/kached", dir + "/../kached/kached"};
+    std::string exe = "kached";
+    for (auto& c : candidates)
+        if (::access(c.c_str(), X_OK) == 0) {
+            exe = c;
+            break;
+        }
+    std::vector<char*> argv;
+    argv.push_back(exe.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "kache: cannot run %s (%s): install kached next to kache\n", exe.c_str(), std::strerror(errno));
+    return 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -177,5 +236,10 @@ int main(int argc, char** argv) {
     if (cmd == "stats") return cmd_stats(args);
     if (cmd == "list") return cmd_list(args);
     if (cmd == "purge") return cmd_purge(args);
+    if (cmd == "sync" || cmd == "daemon") {
+        args.insert(args.begin(), cmd);
+        return run_kached(args);
+    }
+    if (cmd == "gc") return cmd_gc(args);
     return usage_error("unknown command '" + cmd + "'");
 }

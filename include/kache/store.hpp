@@ -80,6 +80,15 @@ struct Usage {
     std::uint64_t manifests = 0;
 };
 
+// What a garbage collection did.
+struct GcReport {
+    std::uint64_t entries_removed = 0;
+    std::uint64_t blobs_removed = 0;
+    std::uint64_t bytes_freed = 0;
+    std::uint64_t temp_files_removed = 0;
+    std::uint64_t bytes_after = 0;
+};
+
 class Store {
 public:
     // Opens (creating if needed) the store rooted at root.
@@ -138,6 +147,24 @@ public:
     Usage usage() const;
     // Removes everything in the store except its configuration-free skeleton.
     Result<void> purge_all();
+
+    // Marks an entry as just used (its file's mtime), for least-recent-use GC.
+    void touch_entry(const hash::Digest& k2) const;
+
+    // Where an entry came from when the daemon imported it ("remote" or
+    // "prefetched"); read and cleared by the first hit, so later hits are local.
+    void set_origin(const hash::Digest& k2, std::string_view origin) const;
+    std::string take_origin(const hash::Digest& k2) const;
+
+    // Upload intents: durable files naming entries the daemon must upload.
+    Result<void> add_upload_intent(const hash::Digest& k2) const;
+    void remove_upload_intent(const hash::Digest& k2) const;
+    std::vector<hash::Digest> upload_intents() const;
+
+    // Keeps the store under max_bytes: removes least-recently-used entries (never
+    // one an upload intent names), then blobs no entry references and temp files
+    // older than an hour (younger ones may belong to a compile in progress).
+    Result<GcReport> gc(std::uint64_t max_bytes);
 
 private:
     explicit Store(fs::path root) : root_(std::move(root)) {}

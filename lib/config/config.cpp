@@ -32,7 +32,9 @@ Result<std::uint64_t> parse_size(std::string_view text) {
     else if (unit == "G" || unit == "GB" || unit == "GIB") mult = 1024.0 * 1024 * 1024;
     else if (unit == "T" || unit == "TB" || unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
     else return fail(ErrorKind::config, "unknown size unit in \"" + s + "\" (use K, M, G or T)");
-    return static_cast<std::uint64_t>(v * mult);
+    double bytes = v * mult;
+    if (bytes >= 18446744073709551615.0) return fail(ErrorKind::config, "size \"" + s + "\" is too large");
+    return static_cast<std::uint64_t>(bytes);
 }
 
 namespace {

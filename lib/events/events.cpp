@@ -1,5 +1,6 @@
 #include <kache/events.hpp>
 #include <kache/util/fs.hpp>
+#include <kache/util/json.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,118 +13,45 @@ namespace kache::events {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-void json_string(std::string& out, std::string_view s) {
-    out.push_back('"');
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(static_cast<char>(c));
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else out.push_back(static_cast<char>(c));
-    }
-    out.push_back('"');
-}
-
-// A parser for the flat objects this module writes: string and integer values only.
-struct FlatParser {
-    std::string_view s;
-    size_t i = 0;
-    void ws() {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    }
-    bool eat(char c) {
-        ws();
-        if (i < s.size() && s[i] == c) {
-            ++i;
-            return true;
-        }
-        return false;
-    }
-    std::optional<std::string> str() {
-        if (!eat('"')) return std::nullopt;
-        std::string out;
-        while (i < s.size() && s[i] != '"') {
-            if (s[i] == '\\') {
-                if (++i >= s.size()) return std::nullopt;
-                char c = s[i];
-                if (c == 'u') {
-                    if (i + 4 >= s.size()) return std::nullopt;
-                    unsigned v = 0;
-                    auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 5, v, 16);
-                    if (ec != std::errc() || p != s.data() + i + 5) return std::nullopt;
-                    out.push_back(static_cast<char>(v < 0x80 ? v : '?'));
-                    i += 4;
-                } else if (c == 'n') out.push_back('\n');
-                else if (c == 't') out.push_back('\t');
-                else out.push_back(c);
-            } else out.push_back(s[i]);
-            ++i;
-        }
-        if (i >= s.size()) return std::nullopt;
-        ++i;
-        return out;
-    }
-    std::optional<std::int64_t> integer() {
-        ws();
-        std::int64_t v = 0;
-        auto [p, ec] = std::from_chars(s.data() + i, s.data() + s.size(), v);
-        if (ec != std::errc()) return std::nullopt;
-        i = static_cast<size_t>(p - s.data());
-        return v;
-    }
-};
-
-} // namespace
-
 std::string to_json(const Event& e) {
     std::string out = "{\"ts_ms\":" + std::to_string(e.ts_ms) + ",\"pid\":" + std::to_string(e.pid) + ",\"crate\":";
-    json_string(out, e.crate);
+    util::append_json_string(out, e.crate);
     out += ",\"outcome\":";
-    json_string(out, e.outcome);
+    util::append_json_string(out, e.outcome);
     out += ",\"source\":";
-    json_string(out, e.source);
+    util::append_json_string(out, e.source);
     out += ",\"wrapper_us\":" + std::to_string(e.wrapper_us) + ",\"compile_us\":" + std::to_string(e.compile_us) +
            ",\"saved_ms\":" + std::to_string(e.saved_ms) + ",\"bytes\":" + std::to_string(e.bytes) + ",\"reason\":";
-    json_string(out, e.reason);
+    util::append_json_string(out, e.reason);
     out += "}";
     return out;
 }
 
 std::optional<Event> from_json(std::string_view line) {
-    FlatParser p{line};
-    if (!p.eat('{')) return std::nullopt;
+    auto obj = util::parse_flat_json(line);
+    if (!obj) return std::nullopt;
     Event e;
-    bool first = true;
-    while (true) {
-        if (p.eat('}')) break;
-        if (!first && !p.eat(',')) return std::nullopt;
-        first = false;
-        auto key = p.str();
-        if (!key || !p.eat(':')) return std::nullopt;
-        p.ws();
-        if (p.i < line.size() && line[p.i] == '"') {
-            auto v = p.str();
-            if (!v) return std::nullopt;
-            if (*key == "crate") e.crate = *v;
-            else if (*key == "outcome") e.outcome = *v;
-            else if (*key == "source") e.source = *v;
-            else if (*key == "reason") e.reason = *v;
-        } else {
-            auto v = p.integer();
-            if (!v) return std::nullopt;
-            if (*key == "ts_ms") e.ts_ms = *v;
-            else if (*key == "pid") e.pid = *v;
-            else if (*key == "wrapper_us") e.wrapper_us = *v;
-            else if (*key == "compile_us") e.compile_us = *v;
-            else if (*key == "saved_ms") e.saved_ms = *v;
-            else if (*key == "bytes") e.bytes = static_cast<std::uint64_t>(*v);
-        }
-    }
+    auto text = [&](const char* k) -> std::string {
+        auto it = obj->find(k);
+        return it == obj->end() || it->second.kind != util::JsonScalar::Kind::string ? std::string() : it->second.text;
+    };
+    auto number = [&](const char* k) -> std::int64_t {
+        auto it = obj->find(k);
+        if (it == obj->end() || it->second.kind != util::JsonScalar::Kind::number) return 0;
+        std::int64_t v = 0;
+        std::from_chars(it->second.text.data(), it->second.text.data() + it->second.text.size(), v);
+        return v;
+    };
+    e.crate = text("crate");
+    e.outcome = text("outcome");
+    e.source = text("source");
+    e.reason = text("reason");
+    e.ts_ms = number("ts_ms");
+    e.pid = number("pid");
+    e.wrapper_us = number("wrapper_us");
+    e.compile_us = number("compile_us");
+    e.saved_ms = number("saved_ms");
+    e.bytes = static_cast<std::uint64_t>(number("bytes"));
     if (e.outcome.empty()) return std::nullopt;
     return e;
 }

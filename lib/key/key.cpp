@@ -40,7 +40,9 @@ std::string replace_paths(std::string_view text, std::string_view from, std::str
         size_t hit = text.find(from, pos);
         if (hit == std::string_view::npos) break;
         size_t end = hit + from.size();
-        bool start_ok = hit == 0 || !is_path_char(text[hit - 1]) || text[hit - 1] == '=';
+        // A root starts a path: at the start, or after a separator — never right
+        // after a sentinel just written ("{{kache:cwd}}/tmp" must keep its "/tmp").
+        bool start_ok = hit == 0 || ((!is_path_char(text[hit - 1]) || text[hit - 1] == '=') && text[hit - 1] != '}');
         bool end_ok = end == text.size() || text[end] == '/' || !is_path_char(text[end]);
         if (start_ok && end_ok) {
             out.append(text.substr(pos, hit - pos));

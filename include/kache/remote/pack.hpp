@@ -1,0 +1,56 @@
+// kache/remote/pack.hpp — moving entries between a store and a remote.
+//
+// Remote layout (DESIGN.md, "Remote"):
+//   <prefix>/v1/manifests/<crate>/<version>/<K1>/<K2>   one input set each
+//   <prefix>/v1/packs/<crate>/<K2>.pack                 the entry and its blobs, zstd-compressed
+//
+// A pack is untrusted input. unpack() streams it (never whole in memory),
+// bounds every size, validates every name, checks every blob hash and that the
+// blobs are exactly what the entry references, and commits nothing to the
+// store unless the whole pack is good.
+#pragma once
+
+#include <kache/error.hpp>
+#include <kache/hash.hpp>
+#include <kache/store.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace kache::remote {
+
+// Limits applied while unpacking.
+struct PackLimits {
+    std::uint64_t max_entry_bytes = 1 << 20;        // the entry's text
+    std::uint64_t max_blob_bytes = 8ull << 30;      // one blob
+    std::uint64_t max_total_bytes = 32ull << 30;    // all blobs together
+    std::uint32_t max_blobs = 4096;
+};
+
+// A crate name made safe for an object key ("serde (build script)" -> "serde_build_script_").
+std::string key_safe(std::string_view name);
+
+// "v1/packs/<crate>/<K2>.pack"
+std::string pack_key(const store::Entry& e);
+// "v1/manifests/<crate>/<version>/<K1>/<K2>"
+std::string manifest_key(const store::Entry& e);
+// "v1/manifests/<crate>/" — everything seen for one package (prefetch lists this).
+std::string crate_manifest_prefix(std::string_view crate);
+
+// Writes the pack of entry e (its text and every blob it references) from the
+// store to dest. Returns the pack's size in bytes.
+Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, const std::filesystem::path& dest,
+                           int zstd_level = 3);
+
+// Verifies the pack at src and, only if all of it is good, commits its blobs
+// and its entry to the store. expected_k2 must match the entry inside.
+// ErrorKind::corrupt for a bad pack (the store is then unchanged).
+Result<store::Entry> unpack(store::Store& store, const std::filesystem::path& src, const hash::Digest& expected_k2,
+                            const PackLimits& limits = {});
+
+// The one-input-set manifest object for entry e, and reading one back.
+std::string manifest_object(const key::InputSet& set);
+Result<key::InputSet> parse_manifest_object(std::string_view text);
+
+} // namespace kache::remote

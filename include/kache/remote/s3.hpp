@@ -1,0 +1,128 @@
+// kache/remote/s3.hpp — the S3 backend: path-style requests signed with SigV4, over libcurl.
+//
+//   auto cfg = kache::remote::resolve_s3_config(spec);          // URL + options + environment
+//   if (!cfg) { warn(cfg.error().message); return; }
+//   auto s3 = kache::remote::S3Backend::create(*cfg);
+//   if (s3) (*s3)->put("v1/packs/serde/k.pack", "/tmp/k.pack", Overwrite::no);
+//
+// Objects live at <endpoint>/<bucket>/<prefix>/<key>. Transient failures (connection
+// errors, timeouts, 5xx, 429 and 503 SlowDown) are retried with exponential backoff and
+// full jitter; what is left is reported with an ErrorKind that says whether a later retry
+// can help, and a message that names the fix.
+//
+// Thread safety: one S3Backend may be shared by any number of threads. Each call borrows a
+// libcurl easy handle from the backend's pool (created on first need, returned after the
+// call), so concurrent calls run in parallel and each handle keeps its connection alive
+// for the next call.
+#pragma once
+
+#include <kache/remote.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kache::remote {
+
+// How long to wait for a TCP (and TLS) connection to be established.
+inline constexpr std::chrono::milliseconds k_default_connect_timeout{5'000};
+// A transfer slower than k_default_low_speed_limit bytes/s for this long is abandoned
+// (and retried): it catches a stalled server without capping the size of an object.
+inline constexpr std::chrono::seconds k_default_low_speed_time{20};
+inline constexpr std::uint32_t k_default_low_speed_limit = 1'024; // bytes per second
+// Attempts per operation, the first included.
+inline constexpr unsigned k_default_max_attempts = 5;
+// Backoff before retry n (1-based) is uniform in [0, min(max, base * 2^(n-1))] ("full jitter").
+inline constexpr std::chrono::milliseconds k_default_retry_base_delay{100};
+inline constexpr std::chrono::milliseconds k_default_retry_max_delay{5'000};
+
+// When and how often a failed request is tried again.
+struct RetryPolicy {
+    unsigned max_attempts = k_default_max_attempts; // 1 disables retries
+    std::chrono::milliseconds base_delay = k_default_retry_base_delay;
+    std::chrono::milliseconds max_delay = k_default_retry_max_delay;
+};
+
+// Everything the S3 backend needs, resolved (see resolve_s3_config).
+struct S3Config {
+    std::string endpoint;             // "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:9000"
+    std::string bucket;
+    std::string region = "us-east-1"; // the region in the signature's scope
+    std::string prefix;               // prepended to every key ("team/cache"), no leading/trailing '/'
+    std::string profile;              // the ~/.aws profile the credentials came from, if any
+    std::string access_key;
+    std::string secret_key;
+    std::string session_token;        // for temporary (STS) credentials
+    std::string credential_source;    // where the keys came from, for messages ("AWS_ACCESS_KEY_ID", ...)
+
+    RetryPolicy retry;
+    std::chrono::milliseconds connect_timeout = k_default_connect_timeout;
+    std::chrono::seconds low_speed_time = k_default_low_speed_time;
+    std::uint32_t low_speed_limit = k_default_low_speed_limit;
+};
+
+// Looks up an environment variable; std::nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+// The process environment (getenv).
+EnvLookup process_environment();
+
+// Builds an S3Config from spec ("s3://bucket/prefix" and its options) and the environment.
+// For each setting the first that is set wins:
+//   bucket/prefix:  KACHE_S3_BUCKET / KACHE_S3_PREFIX, options "bucket"/"prefix", the URL
+//   endpoint:       KACHE_S3_ENDPOINT, option "endpoint", AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+//                   https://s3.<region>.amazonaws.com
+//   region:         KACHE_S3_REGION, option "region", AWS_REGION, AWS_DEFAULT_REGION, the
+//                   profile's region in ~/.aws/config, us-east-1
+//   credentials:    KACHE_S3_ACCESS_KEY + KACHE_S3_SECRET_KEY (+ KACHE_S3_SESSION_TOKEN);
+//                   options "access_key" + "secret_key" (+ "session_token");
+//                   the profile named by KACHE_S3_PROFILE or option "profile", if one is;
+//                   AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN);
+//                   the profile AWS_PROFILE (default "default") in ~/.aws/credentials, then
+//                   ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE move them).
+//   tuning:         options "max_attempts", "connect_timeout_ms", "low_speed_time_s".
+// ErrorKind::config, with the variable to set, when no bucket or no credentials are found
+// or a value is malformed.
+Result<S3Config> resolve_s3_config(const RemoteSpec& spec, const EnvLookup& env = process_environment());
+
+class S3Backend final : public RemoteBackend {
+public:
+    // Validates cfg and creates the backend; no request is made yet. ErrorKind::config for
+    // an empty bucket, a malformed endpoint, or plain http:// to a host that is not loopback
+    // (127.0.0.0/8, localhost, [::1]): credentials must not cross a network unencrypted.
+    static Result<std::unique_ptr<S3Backend>> create(S3Config cfg);
+
+    ~S3Backend() override;
+
+    // HEAD. True if the object exists, false if not; a missing bucket is ErrorKind::config.
+    Result<bool> exists(const std::string& key) override;
+    // GET into a temp file beside dest, checked against Content-Length, then renamed onto
+    // dest. On failure dest does not exist. ErrorKind::not_found if there is no such object.
+    Result<void> get(const std::string& key, const std::filesystem::path& dest) override;
+    // PUT, streaming src from disk (read twice: once for its SHA-256, once to send it).
+    // Overwrite::no sends If-None-Match: *, and an existing object gives ErrorKind::conflict
+    // (also when an earlier attempt of this same call stored it and only its reply was lost).
+    Result<void> put(const std::string& key, const std::filesystem::path& src, Overwrite overwrite) override;
+    // ListObjectsV2, every page. Keys are returned relative to the configured prefix.
+    Result<std::vector<ObjectInfo>> list(const std::string& prefix) override;
+    // DELETE; a missing object is success.
+    Result<void> remove(const std::string& key) override;
+    // "s3://bucket/prefix at <endpoint>"
+    std::string describe() const override;
+
+    // The configuration in use (credentials included: do not print it whole).
+    const S3Config& config() const noexcept { return cfg_; }
+
+private:
+    struct Impl;
+    explicit S3Backend(S3Config cfg, std::unique_ptr<Impl> impl);
+
+    S3Config cfg_;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace kache::remote

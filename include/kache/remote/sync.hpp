@@ -1,0 +1,51 @@
+// kache/remote/sync.hpp — `kache sync`: push local entries a remote lacks, pull
+// entries the remote has and the store lacks, talking to the remote directly.
+#pragma once
+
+#include <kache/error.hpp>
+#include <kache/remote.hpp>
+#include <kache/store.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace kache::remote {
+
+struct SyncOptions {
+    bool push = true;
+    bool pull = true;
+    bool dry_run = false;
+    int jobs = 16;                 // parallel transfers
+    std::set<std::string> crates;  // pull only these packages; empty = everything
+    // Called after each transfer with (done, total); for a progress line.
+    std::function<void(std::size_t, std::size_t)> progress;
+};
+
+struct SyncReport {
+    std::size_t pushed = 0, pulled = 0, up_to_date = 0, failed = 0;
+    std::uint64_t bytes_up = 0, bytes_down = 0;
+    double seconds = 0;
+    std::vector<std::string> errors; // one line per failed transfer
+};
+
+// Makes one backend per worker (backends need not be thread-safe).
+using BackendMaker = std::function<Result<std::unique_ptr<RemoteBackend>>()>;
+
+// Runs a sync. Fails only when the remote cannot be listed at all; individual
+// transfer failures are counted in the report.
+Result<SyncReport> sync(store::Store& store, const BackendMaker& make_backend, const SyncOptions& options);
+
+// Package names in a Cargo.lock ([[package]] name = "..."), for limiting a pull.
+Result<std::set<std::string>> packages_in_lockfile(const std::filesystem::path& lockfile);
+
+// Imports one entry from the remote: its manifest object (K1/K2), then its pack,
+// verifying K2 = H(K1, input set) and the pack's contents before anything is
+// committed. Returns the bytes downloaded. Used by sync and by the daemon.
+Result<std::uint64_t> pull_entry(store::Store& store, RemoteBackend& backend, const std::string& manifest_key);
+
+} // namespace kache::remote

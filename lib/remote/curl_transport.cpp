@@ -1,0 +1,266 @@
+#include "curl_transport.hpp"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#ifndef KACHE_VERSION
+#define KACHE_VERSION "dev"
+#endif
+
+namespace kache::remote::detail {
+
+namespace {
+
+// Error bodies are small XML documents; anything beyond this is not worth keeping.
+constexpr std::size_t k_max_memory_body = 1 << 20;
+
+void global_init_once() {
+    static std::once_flag flag;
+    std::call_once(flag, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct SlistDeleter {
+    void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+struct Upload {
+    int fd = -1;
+    std::uint64_t size = 0;
+    std::uint64_t offset = 0;
+    int err = 0;          // errno of a failed read
+    bool shrank = false;  // the file ended before `size` bytes
+};
+
+struct Download {
+    CURL* easy = nullptr;
+    int fd = -1;
+    HttpResponse* resp = nullptr;
+    int err = 0; // errno of a failed write
+};
+
+std::size_t on_read(char* buf, std::size_t size, std::size_t nitems, void* userdata) {
+    auto* up = static_cast<Upload*>(userdata);
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size * nitems, up->size - up->offset));
+    if (want == 0) return 0;
+    while (true) {
+        ssize_t n = ::pread(up->fd, buf, want, static_cast<off_t>(up->offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            up->err = errno;
+            return CURL_READFUNC_ABORT;
+        }
+        if (n == 0) {
+            up->shrank = true;
+            return CURL_READFUNC_ABORT;
+        }
+        up->offset += static_cast<std::uint64_t>(n);
+        return static_cast<std::size_t>(n);
+    }
+}
+
+// libcurl rewinds the body when it resends a request, e.g. on a reused connection that
+// the server had closed; without this the retry would fail.
+int on_seek(void* userdata, curl_off_t offset, int origin) {
+    auto* up = static_cast<Upload*>(userdata);
+    if (origin != SEEK_SET || offset < 0 || static_cast<std::uint64_t>(offset) > up->size)
+        return CURL_SEEKFUNC_CANTSEEK;
+    up->offset = static_cast<std::uint64_t>(offset);
+    return CURL_SEEKFUNC_OK;
+}
+
+std::size_t on_write(char* data, std::size_t size, std::size_t nmemb, void* userdata) {
+    auto* d = static_cast<Download*>(userdata);
+    std::size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (d->fd >= 0 && status >= 200 && status < 300) {
+        const char* p = data;
+        std::size_t left = n;
+        while (left > 0) {
+            ssize_t w = ::write(d->fd, p, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                d->err = errno;
+                return 0; // makes libcurl stop with CURLE_WRITE_ERROR
+            }
+            p += w;
+            left -= static_cast<std::size_t>(w);
+        }
+        d->resp->downloaded += n;
+        return n;
+    }
+    std::size_t room = k_max_memory_body - std::min(k_max_memory_body, d->resp->body.size());
+    d->resp->body.append(data, std::min(n, room));
+    return n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t nitems, void* userdata) {
+    auto* resp = static_cast<HttpResponse*>(userdata);
+    std::size_t n = size * nitems;
+    std::string_view line(data, n);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    if (line.starts_with("HTTP/")) {
+        // A new response (after "100 Continue", say): forget the previous one's headers.
+        resp->headers.clear();
+        return n;
+    }
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return n;
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    resp->headers.emplace_back(std::move(name), std::string(value));
+    return n;
+}
+
+bool is_connect_failure(CURLcode c) {
+    return c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST || c == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+ErrorKind kind_of(CURLcode c) {
+    switch (c) {
+    case CURLE_OPERATION_TIMEDOUT: return ErrorKind::timeout;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return ErrorKind::config;
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_UNKNOWN_OPTION:
+    case CURLE_NOT_BUILT_IN:
+        return ErrorKind::internal;
+    default: return ErrorKind::network;
+    }
+}
+
+} // namespace
+
+std::optional<std::string> HttpResponse::header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+        if (k == name) return v;
+    return std::nullopt;
+}
+
+struct CurlTransport::Handle {
+    struct Deleter {
+        void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+    };
+    std::unique_ptr<CURL, Deleter> easy;
+};
+
+CurlTransport::CurlTransport(TransportOptions opts) : opts_(opts) { global_init_once(); }
+
+CurlTransport::~CurlTransport() = default;
+
+std::unique_ptr<CurlTransport::Handle> CurlTransport::acquire() {
+    {
+        std::lock_guard lock(mu_);
+        if (!idle_.empty()) {
+            auto h = std::move(idle_.back());
+            idle_.pop_back();
+            return h;
+        }
+    }
+    auto h = std::make_unique<Handle>();
+    h->easy.reset(curl_easy_init());
+    if (!h->easy) return nullptr;
+    return h;
+}
+
+void CurlTransport::release(std::unique_ptr<Handle> h) {
+    std::lock_guard lock(mu_);
+    idle_.push_back(std::move(h));
+}
+
+std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpRequest& req) {
+    auto handle = acquire();
+    if (!handle) return std::unexpected(TransportError{Error{ErrorKind::internal, "curl_easy_init failed"}, false});
+    CURL* c = handle->easy.get();
+    // Reset clears the previous request's options but keeps the connection cache: the
+    // next request to the same host reuses the open connection.
+    curl_easy_reset(c);
+
+    HttpResponse resp;
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    Upload up{req.upload_fd, req.upload_size, 0, 0, false};
+    Download down{c, req.download_fd, &resp, 0};
+
+    Slist headers;
+    for (const auto& [k, v] : req.headers) {
+        std::string line = k + ": " + v;
+        curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+        if (!next) return std::unexpected(TransportError{Error{ErrorKind::internal, "out of memory"}, false});
+        (void)headers.release();
+        headers.reset(next);
+    }
+
+    // TLS peer and host name verification stay at libcurl's defaults: on, against the
+    // system CA store (Debian's libcurl reads /etc/ssl/certs/ca-certificates.crt).
+    curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); // no SIGALRM: we run in worker threads
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); // the path was signed as written: no "/./" folding
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "kache/" KACHE_VERSION);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts_.connect_timeout.count()));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(opts_.low_speed_limit));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opts_.low_speed_time.count()));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &down);
+
+    if (req.method == "HEAD") {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (req.method == "PUT") {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, &up);
+        curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(c, CURLOPT_SEEKDATA, &up);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.upload_size));
+    } else if (req.method == "GET") {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    }
+
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+    // Unset what points into this frame before the handle goes back to the pool.
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+    release(std::move(handle));
+
+    if (rc == CURLE_OK) return resp;
+
+    std::string detail = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+    if (up.err)
+        return std::unexpected(TransportError{
+            Error{ErrorKind::io, "cannot read the upload body: " + std::string(std::strerror(up.err))}, false});
+    if (up.shrank)
+        return std::unexpected(TransportError{
+            Error{ErrorKind::io, "the file being uploaded shrank during the upload"}, false});
+    if (down.err)
+        return std::unexpected(TransportError{
+            Error{ErrorKind::io, "cannot write the download: " + std::string(std::strerror(down.err))}, false});
+    return std::unexpected(TransportError{Error{kind_of(rc), detail}, is_connect_failure(rc)});
+}
+
+} // namespace kache::remote::detail

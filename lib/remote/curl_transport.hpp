@@ -1,0 +1,74 @@
+// lib/remote/curl_transport.hpp — one HTTP exchange over libcurl, with bodies streamed from
+// and to file descriptors (private to libkache_remote; the S3 backend signs, retries and
+// interprets on top of it).
+#pragma once
+
+#include <kache/error.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kache::remote::detail {
+
+struct HttpRequest {
+    std::string method; // "GET", "HEAD", "PUT" or "DELETE"
+    std::string url;    // complete and already percent-encoded; sent exactly as written
+    std::vector<std::pair<std::string, std::string>> headers;
+    int upload_fd = -1;             // PUT: the body, read with pread() from offset 0
+    std::uint64_t upload_size = 0;  // PUT: bytes to send
+    int download_fd = -1;           // a 2xx body is written here; other bodies go to memory
+};
+
+struct HttpResponse {
+    long status = 0;
+    std::vector<std::pair<std::string, std::string>> headers; // names lowercased
+    std::string body;                // the body when not written to download_fd (capped)
+    std::uint64_t downloaded = 0;    // bytes written to download_fd
+
+    // The value of the first header called name (lowercase), if any.
+    std::optional<std::string> header(std::string_view name) const;
+};
+
+// A request that got no HTTP response.
+struct TransportError {
+    Error error;                  // timeout, network, config (TLS, URL) or io (local file)
+    bool connect_failed = false;  // the server could not be reached at all
+};
+
+struct TransportOptions {
+    std::chrono::milliseconds connect_timeout;
+    std::chrono::seconds low_speed_time;
+    std::uint32_t low_speed_limit = 0;
+};
+
+// Performs requests, reusing libcurl easy handles (and so their connections) across calls.
+// Thread-safe: each perform() borrows an idle handle, or makes one, and returns it after.
+class CurlTransport {
+public:
+    explicit CurlTransport(TransportOptions opts);
+    ~CurlTransport();
+    CurlTransport(const CurlTransport&) = delete;
+    CurlTransport& operator=(const CurlTransport&) = delete;
+
+    // One exchange, no retry. Any HTTP status is a success here.
+    std::expected<HttpResponse, TransportError> perform(const HttpRequest& req);
+
+private:
+    struct Handle;
+    std::unique_ptr<Handle> acquire();
+    void release(std::unique_ptr<Handle> h);
+
+    TransportOptions opts_;
+    std::mutex mu_;
+    std::vector<std::unique_ptr<Handle>> idle_;
+};
+
+} // namespace kache::remote::detail

@@ -1,0 +1,314 @@
+// Pack format, inside one zstd stream:
+//   "KPACK1\n"
+//   u32 length, entry text (store::serialize_entry)
+//   u32 blob count
+//   per blob: 16 digest bytes, u64 size, size bytes
+// Integers are little-endian.
+#include <kache/remote/pack.hpp>
+#include <kache/util/fs.hpp>
+
+#include <zstd.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+namespace kache::remote {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view k_magic = "KPACK1\n";
+
+struct CctxDeleter {
+    void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DctxDeleter {
+    void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+void put_u32(std::string& s, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+void put_u64(std::string& s, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+
+// Compresses everything written to it into a file.
+class PackWriter {
+public:
+    explicit PackWriter(int fd, int level) : fd_(fd), cctx_(ZSTD_createCCtx()), out_(ZSTD_CStreamOutSize(), '\0') {
+        ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, level);
+    }
+    Result<void> write(std::string_view data) { return pump(data, ZSTD_e_continue); }
+    Result<void> finish() { return pump({}, ZSTD_e_end); }
+    std::uint64_t written() const { return written_; }
+
+private:
+    Result<void> pump(std::string_view data, ZSTD_EndDirective mode) {
+        ZSTD_inBuffer in{data.data(), data.size(), 0};
+        while (true) {
+            ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+            size_t left = ZSTD_compressStream2(cctx_.get(), &out, &in, mode);
+            if (ZSTD_isError(left)) return fail(ErrorKind::internal, std::string("zstd: ") + ZSTD_getErrorName(left));
+            if (out.pos && !util::write_all(fd_, std::string_view(out_.data(), out.pos)))
+                return fail(ErrorKind::io, std::string("cannot write pack: ") + std::strerror(errno));
+            written_ += out.pos;
+            bool done = mode == ZSTD_e_end ? left == 0 : in.pos == in.size;
+            if (done) return ok();
+        }
+    }
+    int fd_;
+    std::unique_ptr<ZSTD_CCtx, CctxDeleter> cctx_;
+    std::string out_;
+    std::uint64_t written_ = 0;
+};
+
+// Decompresses a file on demand, handing out exactly the bytes asked for.
+class PackReader {
+public:
+    explicit PackReader(int fd) : fd_(fd), dctx_(ZSTD_createDCtx()), in_(ZSTD_DStreamInSize(), '\0') {}
+
+    // Reads exactly n bytes into dst; ErrorKind::corrupt if the stream ends first.
+    Result<void> read(char* dst, size_t n) {
+        while (n > 0) {
+            if (out_pos_ < out_.size()) {
+                size_t take = std::min(n, out_.size() - out_pos_);
+                std::memcpy(dst, out_.data() + out_pos_, take);
+                out_pos_ += take;
+                dst += take;
+                n -= take;
+                continue;
+            }
+            if (auto r = refill(); !r) return r;
+        }
+        return ok();
+    }
+    // True if the stream has no bytes left (and ended cleanly).
+    Result<bool> at_end() {
+        if (out_pos_ < out_.size()) return false;
+        auto r = refill();
+        if (!r) {
+            if (r.error().kind == ErrorKind::not_found) return true;
+            return std::unexpected(r.error());
+        }
+        return out_pos_ >= out_.size();
+    }
+
+private:
+    // not_found: clean end of stream; corrupt: truncated or bad data.
+    Result<void> refill() {
+        out_.assign(ZSTD_DStreamOutSize(), '\0');
+        out_pos_ = 0;
+        while (true) {
+            if (in_buf_.pos == in_buf_.size) {
+                ssize_t got = ::read(fd_, in_.data(), in_.size());
+                if (got < 0) {
+                    if (errno == EINTR) continue;
+                    return fail(ErrorKind::io, std::string("cannot read pack: ") + std::strerror(errno));
+                }
+                if (got == 0) {
+                    out_.clear();
+                    if (!frame_done_) return fail(ErrorKind::corrupt, "pack is truncated");
+                    return fail(ErrorKind::not_found, "end of pack");
+                }
+                in_buf_ = {in_.data(), static_cast<size_t>(got), 0};
+            }
+            ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+            size_t ret = ZSTD_decompressStream(dctx_.get(), &out, &in_buf_);
+            if (ZSTD_isError(ret)) return fail(ErrorKind::corrupt, std::string("pack is not valid zstd: ") + ZSTD_getErrorName(ret));
+            frame_done_ = ret == 0;
+            if (out.pos > 0) {
+                out_.resize(out.pos);
+                return ok();
+            }
+        }
+    }
+    int fd_;
+    std::unique_ptr<ZSTD_DCtx, DctxDeleter> dctx_;
+    std::string in_;
+    ZSTD_inBuffer in_buf_{nullptr, 0, 0};
+    std::string out_;
+    size_t out_pos_ = 0;
+    bool frame_done_ = false;
+};
+
+std::uint32_t get_u32(const unsigned char* p) {
+    return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+           static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+std::uint64_t get_u64(const unsigned char* p) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+    return v;
+}
+
+// The blobs an entry references, with the size each must have (unknown: UINT64_MAX).
+std::map<hash::Digest, std::uint64_t> referenced_blobs(const store::Entry& e) {
+    std::map<hash::Digest, std::uint64_t> out;
+    for (auto& o : e.outputs) out[o.blob] = o.size;
+    if (e.stdout_blob) out.emplace(*e.stdout_blob, UINT64_MAX);
+    if (e.stderr_blob) out.emplace(*e.stderr_blob, UINT64_MAX);
+    return out;
+}
+
+} // namespace
+
+std::string key_safe(std::string_view name) {
+    std::string out;
+    for (char c : name) {
+        bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+        out.push_back(keep ? c : '_');
+    }
+    if (out.empty() || out == "." || out == "..") out = "_" + out;
+    return out;
+}
+
+std::string pack_key(const store::Entry& e) { return "v1/packs/" + key_safe(e.crate) + "/" + e.k2.hex() + ".pack"; }
+
+std::string manifest_key(const store::Entry& e) {
+    return crate_manifest_prefix(e.crate) + key_safe(e.version.empty() ? "0" : e.version) + "/" + e.k1.hex() + "/" +
+           e.k2.hex();
+}
+
+std::string crate_manifest_prefix(std::string_view crate) { return "v1/manifests/" + key_safe(crate) + "/"; }
+
+Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, const fs::path& dest, int level) {
+    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(ErrorKind::io, "cannot create " + dest.string() + ": " + std::strerror(errno));
+    util::UniqueFd owner(fd);
+    PackWriter w(fd, level);
+    std::string head(k_magic);
+    std::string entry = store::serialize_entry(e);
+    put_u32(head, static_cast<std::uint32_t>(entry.size()));
+    head += entry;
+    auto blobs = referenced_blobs(e);
+    put_u32(head, static_cast<std::uint32_t>(blobs.size()));
+    if (auto r = w.write(head); !r) return std::unexpected(r.error());
+    std::vector<char> buf(1 << 17);
+    for (auto& [digest, _] : blobs) {
+        int bfd = ::open(store.blob_path(digest).c_str(), O_RDONLY | O_CLOEXEC);
+        if (bfd < 0) return fail(ErrorKind::not_found, "blob " + digest.hex() + " of " + e.crate + " is missing");
+        util::UniqueFd bowner(bfd);
+        struct stat st {};
+        ::fstat(bfd, &st);
+        std::string bh(reinterpret_cast<const char*>(digest.bytes.data()), 16);
+        put_u64(bh, static_cast<std::uint64_t>(st.st_size));
+        if (auto r = w.write(bh); !r) return std::unexpected(r.error());
+        std::uint64_t left = static_cast<std::uint64_t>(st.st_size);
+        hash::Hasher check;
+        while (left > 0) {
+            ssize_t got = ::read(bfd, buf.data(), std::min<std::uint64_t>(buf.size(), left));
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) return fail(ErrorKind::io, "blob " + digest.hex() + " changed while packing");
+            std::string_view chunk(buf.data(), static_cast<size_t>(got));
+            check.update(chunk);
+            if (auto r = w.write(chunk); !r) return std::unexpected(r.error());
+            left -= static_cast<std::uint64_t>(got);
+        }
+        // Never upload a blob that went bad on this disk.
+        if (check.finish() != digest) return fail(ErrorKind::corrupt, "blob " + digest.hex() + " is corrupt; not packed");
+    }
+    if (auto r = w.finish(); !r) return std::unexpected(r.error());
+    return w.written();
+}
+
+Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash::Digest& expected_k2,
+                            const PackLimits& limits) {
+    int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(ErrorKind::io, "cannot open pack " + src.string() + ": " + std::strerror(errno));
+    util::UniqueFd owner(fd);
+    PackReader r(fd);
+    auto bad = [](std::string why) { return fail(ErrorKind::corrupt, "bad pack: " + why); };
+
+    std::string magic(k_magic.size(), '\0');
+    if (auto x = r.read(magic.data(), magic.size()); !x) return std::unexpected(x.error());
+    if (magic != k_magic) return bad("unknown format");
+    unsigned char n4[4];
+    if (auto x = r.read(reinterpret_cast<char*>(n4), 4); !x) return std::unexpected(x.error());
+    std::uint32_t entry_len = get_u32(n4);
+    if (entry_len > limits.max_entry_bytes) return bad("entry too large");
+    std::string text(entry_len, '\0');
+    if (auto x = r.read(text.data(), text.size()); !x) return std::unexpected(x.error());
+    auto entry = store::parse_entry(text);
+    if (!entry) return bad(entry.error().message);
+    if (entry->k2 != expected_k2) return bad("it holds entry " + entry->k2.hex() + ", not " + expected_k2.hex());
+    auto wanted = referenced_blobs(*entry);
+
+    if (auto x = r.read(reinterpret_cast<char*>(n4), 4); !x) return std::unexpected(x.error());
+    std::uint32_t count = get_u32(n4);
+    if (count > limits.max_blobs || count > wanted.size()) return bad("too many blobs");
+
+    // Stage every blob in the store's tmp dir; commit only after all verify.
+    std::vector<std::pair<hash::Digest, util::TempFile>> staged;
+    std::set<hash::Digest> seen;
+    std::uint64_t total = 0;
+    std::vector<char> buf(1 << 17);
+    for (std::uint32_t i = 0; i < count; ++i) {
+        unsigned char head[24];
+        if (auto x = r.read(reinterpret_cast<char*>(head), 24); !x) return std::unexpected(x.error());
+        hash::Digest d;
+        std::memcpy(d.bytes.data(), head, 16);
+        std::uint64_t size = get_u64(head + 16);
+        auto it = wanted.find(d);
+        if (it == wanted.end()) return bad("blob " + d.hex() + " is not referenced by the entry");
+        if (!seen.insert(d).second) return bad("blob " + d.hex() + " appears twice");
+        if (it->second != UINT64_MAX && it->second != size) return bad("blob " + d.hex() + " has the wrong size");
+        if (size > limits.max_blob_bytes || (total += size) > limits.max_total_bytes) return bad("blobs too large");
+        auto tmp = util::TempFile::create(store.tmp_dir(), 0444);
+        if (!tmp) return std::unexpected(tmp.error());
+        hash::Hasher h;
+        std::uint64_t left = size;
+        while (left > 0) {
+            size_t n = static_cast<size_t>(std::min<std::uint64_t>(buf.size(), left));
+            if (auto x = r.read(buf.data(), n); !x) return std::unexpected(x.error());
+            std::string_view chunk(buf.data(), n);
+            h.update(chunk);
+            if (auto x = tmp->write(chunk); !x) return std::unexpected(x.error());
+            left -= n;
+        }
+        if (h.finish() != d) return bad("blob " + d.hex() + " does not match its hash");
+        staged.emplace_back(d, std::move(*tmp));
+    }
+    auto end = r.at_end();
+    if (!end) return std::unexpected(end.error());
+    if (!*end) return bad("trailing data");
+    // Blobs the pack left out must already be in the store (dedup across entries).
+    for (auto& [d, _] : wanted)
+        if (!seen.contains(d) && !store.has_blob(d)) return bad("blob " + d.hex() + " is missing");
+
+    for (auto& [d, tmp] : staged) {
+        fs::path dest = store.blob_path(d);
+        if (store.has_blob(d)) continue; // the TempFile's destructor removes the staged copy
+        auto c = tmp.commit(dest);
+        if (!c && c.error().kind == ErrorKind::not_found) {
+            (void)util::make_dirs(dest.parent_path());
+            c = tmp.commit(dest);
+        }
+        if (!c) return std::unexpected(c.error());
+    }
+    if (auto w = store.write_entry(*entry); !w) return std::unexpected(w.error());
+    return entry;
+}
+
+std::string manifest_object(const key::InputSet& set) {
+    store::Manifest m;
+    m.sets.push_back(set);
+    return store::serialize_manifest(m);
+}
+
+Result<key::InputSet> parse_manifest_object(std::string_view text) {
+    auto m = store::parse_manifest(text);
+    if (!m) return std::unexpected(m.error());
+    if (m->sets.size() != 1) return fail(ErrorKind::corrupt, "a remote manifest must hold exactly one input set");
+    return std::move(m->sets[0]);
+}
+
+} // namespace kache::remote

@@ -1,0 +1,479 @@
+#include <kache/remote/s3.hpp>
+#include <kache/remote/sigv4.hpp>
+
+#include "curl_transport.hpp"
+#include "object_key.hpp"
+#include "posix_file.hpp"
+
+#include <pugixml.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <functional>
+#include <random>
+#include <set>
+#include <thread>
+
+namespace kache::remote {
+
+namespace {
+
+namespace fs = std::filesystem;
+using detail::HttpRequest;
+using detail::HttpResponse;
+
+const std::string k_empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+// The parts of an endpoint URL that requests are built from.
+struct Endpoint {
+    std::string scheme;    // "http" or "https"
+    std::string authority; // "host[:port]" as written: sent as Host and signed
+    std::string host;      // without port or brackets
+    std::string base_path; // "" or "/gateway" (no trailing '/')
+};
+
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost" || host == "::1") return true;
+    // 127.0.0.0/8, written as a dotted quad.
+    if (!host.starts_with("127.")) return false;
+    int parts = 0;
+    std::size_t i = 0;
+    while (i <= host.size()) {
+        std::size_t j = host.find('.', i);
+        if (j == std::string::npos) j = host.size();
+        std::string_view p(host.data() + i, j - i);
+        if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+            std::stoi(std::string(p)) > 255)
+            return false;
+        ++parts;
+        i = j + 1;
+    }
+    return parts == 4;
+}
+
+Result<Endpoint> parse_endpoint(const std::string& url) {
+    auto bad = [&](const std::string& why) {
+        return fail(ErrorKind::config, "S3 endpoint '" + url + "' " + why +
+                                           ": write it as https://host[:port] (KACHE_S3_ENDPOINT)");
+    };
+    Endpoint ep;
+    auto sep = url.find("://");
+    if (sep == std::string::npos) return bad("has no scheme");
+    ep.scheme = url.substr(0, sep);
+    std::transform(ep.scheme.begin(), ep.scheme.end(), ep.scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ep.scheme != "http" && ep.scheme != "https") return bad("is neither http:// nor https://");
+    std::string rest = url.substr(sep + 3);
+    auto slash = rest.find('/');
+    ep.authority = rest.substr(0, slash);
+    if (slash != std::string::npos) ep.base_path = rest.substr(slash);
+    while (!ep.base_path.empty() && ep.base_path.back() == '/') ep.base_path.pop_back();
+    if (ep.authority.empty()) return bad("has no host");
+    if (ep.authority.find('@') != std::string::npos) return bad("must not hold credentials");
+    if (ep.base_path.find_first_of("?#") != std::string::npos) return bad("must not hold a query or fragment");
+    if (ep.authority.front() == '[') {
+        auto close = ep.authority.find(']');
+        if (close == std::string::npos) return bad("has an unterminated IPv6 address");
+        ep.host = ep.authority.substr(1, close - 1);
+    } else {
+        ep.host = ep.authority.substr(0, ep.authority.find(':'));
+    }
+    if (ep.host.empty()) return bad("has no host");
+    std::transform(ep.host.begin(), ep.host.end(), ep.host.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ep.scheme == "http" && !is_loopback_host(ep.host))
+        return fail(ErrorKind::config, "S3 endpoint '" + url +
+                                           "' uses plain http, which kache allows only for loopback "
+                                           "(127.0.0.0/8, localhost, [::1]): use https://" +
+                                           rest);
+    return ep;
+}
+
+// The fields of an S3 <Error> document that kache acts on.
+struct S3Error {
+    std::string code;
+    std::string message;
+    std::string region;   // AuthorizationHeaderMalformed: the region the server expects
+    std::string endpoint; // PermanentRedirect: where the bucket lives
+};
+
+S3Error parse_error(const HttpResponse& resp) {
+    S3Error e;
+    if (!resp.body.empty()) {
+        pugi::xml_document doc;
+        if (doc.load_buffer(resp.body.data(), resp.body.size())) {
+            pugi::xml_node err = doc.child("Error");
+            e.code = err.child_value("Code");
+            e.message = err.child_value("Message");
+            e.region = err.child_value("Region");
+            e.endpoint = err.child_value("Endpoint");
+        }
+    }
+    if (e.region.empty())
+        if (auto r = resp.header("x-amz-bucket-region")) e.region = *r;
+    return e;
+}
+
+bool is_retryable_status(long status, const S3Error& e) {
+    if (status >= 500 || status == 429 || status == 408) return true;
+    // S3's own words for "try again": a conditional write racing another one, a request
+    // that took too long to arrive.
+    return e.code == "ConditionalRequestConflict" || e.code == "RequestTimeout" || e.code == "SlowDown" ||
+           e.code == "Throttling" || e.code == "ThrottlingException" || e.code == "InternalError";
+}
+
+std::string one_line(std::string s) {
+    std::replace(s.begin(), s.end(), '\n', ' ');
+    std::replace(s.begin(), s.end(), '\r', ' ');
+    return s;
+}
+
+std::chrono::milliseconds backoff(const RetryPolicy& p, unsigned retry) {
+    // Full jitter: a uniformly random wait below an exponentially growing cap spreads
+    // retries from many workers instead of having them hit the server in waves.
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    auto cap = p.base_delay.count();
+    for (unsigned i = 1; i < retry && cap < p.max_delay.count(); ++i) cap *= 2;
+    cap = std::min<long long>(cap, p.max_delay.count());
+    if (cap <= 0) return std::chrono::milliseconds(0);
+    std::uniform_int_distribution<long long> dist(0, cap);
+    return std::chrono::milliseconds(dist(rng));
+}
+
+} // namespace
+
+// ---- implementation ------------------------------------------------------------------------
+
+struct S3Backend::Impl {
+    const S3Config& cfg;
+    Endpoint ep;
+    sigv4::Options sign_opts;
+    sigv4::Credentials creds;
+    detail::CurlTransport transport;
+    std::atomic<bool> bucket_seen{false}; // a request on the bucket has succeeded
+
+    Impl(const S3Config& c, Endpoint e)
+        : cfg(c), ep(std::move(e)), sign_opts(sigv4::Options::s3(c.region)),
+          creds{c.access_key, c.secret_key, c.session_token},
+          transport(detail::TransportOptions{c.connect_timeout, c.low_speed_time, c.low_speed_limit}) {}
+
+    // One S3 call before signing.
+    struct Call {
+        Call(std::string op_, std::string method_, std::string key_ = {})
+            : op(std::move(op_)), method(std::move(method_)), key(std::move(key_)) {}
+
+        std::string op;                      // "GET", "PUT", ... for messages
+        std::string method;
+        std::string key;                     // full key (prefix applied); empty for the bucket
+        std::vector<sigv4::QueryParam> query;
+        std::vector<sigv4::Header> headers;  // extra headers, all signed
+        std::string payload_hash = k_empty_sha256;
+        int upload_fd = -1;
+        std::uint64_t upload_size = 0;
+        int download_fd = -1;
+    };
+
+    std::string target(const std::string& key) const {
+        return "s3://" + cfg.bucket + (key.empty() ? "" : "/" + key);
+    }
+
+    std::string key_id_note() const {
+        return "access key id '" + cfg.access_key + "' from " +
+               (cfg.credential_source.empty() ? std::string("the configuration") : cfg.credential_source);
+    }
+
+    HttpRequest build(const Call& call) const {
+        std::string path = ep.base_path + "/" + cfg.bucket;
+        if (!call.key.empty()) path += "/" + sigv4::uri_encode(call.key, true);
+        sigv4::Request sreq;
+        sreq.method = call.method;
+        sreq.path = path;
+        sreq.query = call.query;
+        sreq.headers.push_back({"Host", ep.authority});
+        sreq.headers.insert(sreq.headers.end(), call.headers.begin(), call.headers.end());
+        sreq.payload_hash = call.payload_hash;
+        auto signed_req = sigv4::sign_headers(sreq, creds, sign_opts, std::chrono::system_clock::now());
+
+        HttpRequest http;
+        http.method = call.method;
+        // The query is sent in its canonical form so that the server sees what was signed.
+        http.url = ep.scheme + "://" + ep.authority + path;
+        if (!call.query.empty()) http.url += "?" + sigv4::canonical_query(call.query);
+        for (const auto& h : sreq.headers) http.headers.emplace_back(h.name, h.value);
+        for (const auto& h : signed_req.headers_to_add) http.headers.emplace_back(h.name, h.value);
+        http.upload_fd = call.upload_fd;
+        http.upload_size = call.upload_size;
+        http.download_fd = call.download_fd;
+        return http;
+    }
+
+    // Turns a final non-2xx response into an Error that says what to do.
+    Error http_error(const Call& call, const HttpResponse& resp, unsigned attempts) const {
+        S3Error e = parse_error(resp);
+        std::string what = "S3 " + call.op + " " + target(call.key);
+        std::string status = std::to_string(resp.status) + (e.code.empty() ? "" : " " + e.code);
+        std::string detail = e.message.empty() ? "" : " (" + one_line(e.message) + ")";
+        std::string tries = attempts > 1 ? " after " + std::to_string(attempts) + " attempts" : "";
+
+        if (e.code == "NoSuchBucket")
+            return {ErrorKind::config, "bucket '" + cfg.bucket + "' does not exist at " + cfg.endpoint +
+                                           ": create it, or fix KACHE_S3_BUCKET / the remote URL"};
+        if (e.code == "AuthorizationHeaderMalformed" || e.code == "PermanentRedirect" ||
+            e.code == "IllegalLocationConstraintException" || resp.status == 301) {
+            if (!e.region.empty() && e.region != cfg.region)
+                return {ErrorKind::config, "bucket '" + cfg.bucket + "' at " + cfg.endpoint + " is in region '" +
+                                               e.region + "', not '" + cfg.region + "': set KACHE_S3_REGION=" +
+                                               e.region};
+            std::string where = e.endpoint.empty() ? "" : " (the server names endpoint " + e.endpoint + ")";
+            return {ErrorKind::config, what + ": " + status + detail + where +
+                                           ": the region or endpoint is wrong; set KACHE_S3_REGION / "
+                                           "KACHE_S3_ENDPOINT to the bucket's"};
+        }
+        if (resp.status == 403 || e.code == "InvalidAccessKeyId" || e.code == "SignatureDoesNotMatch") {
+            if (e.code == "SignatureDoesNotMatch")
+                return {ErrorKind::denied, what + ": " + status + ": the secret key does not match " +
+                                               key_id_note() + "; fix the secret key"};
+            if (e.code == "InvalidAccessKeyId")
+                return {ErrorKind::denied, what + ": " + status + ": " + cfg.endpoint + " does not know " +
+                                               key_id_note()};
+            if (e.code == "RequestTimeTooSkewed")
+                return {ErrorKind::denied, what + ": " + status +
+                                               ": this machine's clock is more than 15 minutes off the server's; "
+                                               "fix the system time"};
+            if (e.code == "ExpiredToken" || e.code == "InvalidToken" || e.code == "TokenRefreshRequired")
+                return {ErrorKind::denied, what + ": " + status + ": the session token for " + key_id_note() +
+                                               " is no longer valid; refresh the credentials"};
+            return {ErrorKind::denied, what + ": " + status + detail + ": permission denied for " +
+                                           key_id_note()};
+        }
+        if (resp.status == 412 || e.code == "PreconditionFailed")
+            return {ErrorKind::conflict, target(call.key) + " exists already"};
+        if (e.code == "XAmzContentSHA256Mismatch" || e.code == "BadDigest" || e.code == "IncompleteBody")
+            return {ErrorKind::io, what + ": " + status + ": the file changed while it was being uploaded"};
+        if (resp.status == 404)
+            return {ErrorKind::not_found, "no object " + target(call.key) + " at " + cfg.endpoint};
+        if (resp.status == 429 || resp.status == 503 || e.code == "SlowDown" || e.code.starts_with("Throttl"))
+            return {ErrorKind::throttled, what + ": " + status + detail + ": the server is throttling requests" + tries};
+        if (resp.status == 408 || e.code == "RequestTimeout")
+            return {ErrorKind::timeout, what + ": " + status + detail + tries};
+        if (resp.status >= 500 || e.code == "ConditionalRequestConflict")
+            return {ErrorKind::server, what + ": " + status + detail + tries};
+        return {ErrorKind::internal, what + ": unexpected " + status + detail};
+    }
+
+    Error transport_error(const Call& call, const detail::TransportError& te, unsigned attempts) const {
+        std::string tries = attempts > 1 ? " (" + std::to_string(attempts) + " attempts)" : "";
+        if (te.connect_failed)
+            return {te.error.kind, "cannot reach the S3 endpoint " + cfg.endpoint + ": " + te.error.message + tries +
+                                       "; check that the server is up and KACHE_S3_ENDPOINT is right"};
+        if (te.error.kind == ErrorKind::config)
+            return {ErrorKind::config, "S3 endpoint " + cfg.endpoint + ": " + te.error.message +
+                                           " (for TLS: is the certificate trusted by the system CA store?)"};
+        return {te.error.kind, "S3 " + call.op + " " + target(call.key) + " at " + cfg.endpoint + ": " +
+                                   te.error.message + tries};
+    }
+
+    // Sends call, retrying what may succeed later. Returns the final HTTP response when it is
+    // not a retryable failure (any status: the caller interprets it), otherwise an Error.
+    // before_attempt runs before every attempt (to rewind a download); check may reject a
+    // 2xx response (a short body) with an error, which is retried when retryable.
+    Result<HttpResponse> send(const Call& call, const std::function<Result<void>()>& before_attempt = {},
+                              const std::function<std::optional<Error>(const HttpResponse&)>& check = {}) {
+        const unsigned max_attempts = std::max(1u, cfg.retry.max_attempts);
+        Error last;
+        for (unsigned attempt = 1;; ++attempt) {
+            if (before_attempt)
+                if (auto r = before_attempt(); !r) return std::unexpected(r.error());
+            auto resp = transport.perform(build(call));
+            bool retryable = false;
+            if (!resp) {
+                last = transport_error(call, resp.error(), attempt);
+                retryable = last.retryable();
+            } else if (resp->status >= 200 && resp->status < 300) {
+                bucket_seen = true;
+                std::optional<Error> bad = check ? check(*resp) : std::nullopt;
+                if (!bad) return std::move(*resp);
+                last = *bad;
+                retryable = last.retryable();
+            } else {
+                S3Error e = parse_error(*resp);
+                if (!is_retryable_status(resp->status, e)) return std::move(*resp);
+                last = http_error(call, *resp, attempt);
+                retryable = true;
+            }
+            if (!retryable || attempt >= max_attempts) return std::unexpected(last);
+            std::this_thread::sleep_for(backoff(cfg.retry, attempt));
+        }
+    }
+
+    // Confirms that the bucket exists and the credentials may list it, so that a 404 from
+    // HEAD (which has no body to tell "no such key" from "no such bucket") is trusted, and a
+    // bodiless 4xx gets S3's explanation.
+    Result<void> check_bucket() {
+        if (bucket_seen) return ok();
+        Call call("LIST", "GET");
+        call.query = {{"list-type", "2"}, {"max-keys", "1"}};
+        if (!cfg.prefix.empty()) call.query.push_back({"prefix", cfg.prefix + "/"});
+        auto resp = send(call);
+        if (!resp) return std::unexpected(resp.error());
+        if (resp->status >= 200 && resp->status < 300) return ok();
+        return std::unexpected(http_error(call, *resp, 1));
+    }
+};
+
+// ---- the backend ---------------------------------------------------------------------------
+
+Result<std::unique_ptr<S3Backend>> S3Backend::create(S3Config cfg) {
+    if (cfg.bucket.empty())
+        return fail(ErrorKind::config, "no S3 bucket configured: set KACHE_S3_BUCKET or remote = \"s3://bucket/prefix\"");
+    if (cfg.bucket.find('/') != std::string::npos)
+        return fail(ErrorKind::config, "S3 bucket name '" + cfg.bucket + "' contains '/': put the rest in the prefix");
+    if (cfg.region.empty()) return fail(ErrorKind::config, "no S3 region configured: set KACHE_S3_REGION");
+    if (cfg.access_key.empty() || cfg.secret_key.empty())
+        return fail(ErrorKind::config, "no S3 credentials: set KACHE_S3_ACCESS_KEY and KACHE_S3_SECRET_KEY, or "
+                                       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials");
+    auto prefix = detail::normalize_root_prefix(cfg.prefix);
+    if (!prefix) return fail(ErrorKind::config, "S3 prefix: " + prefix.error().message);
+    cfg.prefix = *prefix;
+    while (!cfg.endpoint.empty() && cfg.endpoint.back() == '/') cfg.endpoint.pop_back();
+    auto ep = parse_endpoint(cfg.endpoint);
+    if (!ep) return std::unexpected(ep.error());
+
+    auto backend = std::unique_ptr<S3Backend>(new S3Backend(std::move(cfg), nullptr));
+    backend->impl_ = std::make_unique<Impl>(backend->cfg_, std::move(*ep));
+    return backend;
+}
+
+S3Backend::S3Backend(S3Config cfg, std::unique_ptr<Impl> impl) : cfg_(std::move(cfg)), impl_(std::move(impl)) {}
+
+S3Backend::~S3Backend() = default;
+
+std::string S3Backend::describe() const {
+    return "s3://" + cfg_.bucket + (cfg_.prefix.empty() ? "" : "/" + cfg_.prefix) + " at " + cfg_.endpoint;
+}
+
+Result<bool> S3Backend::exists(const std::string& key) {
+    if (auto v = detail::validate_key(key); !v) return std::unexpected(v.error());
+    Impl::Call call("HEAD", "HEAD", detail::join_key(cfg_.prefix, key));
+    auto resp = impl_->send(call);
+    if (!resp) return std::unexpected(resp.error());
+    if (resp->status >= 200 && resp->status < 300) return true;
+    // HEAD responses have no body: ask the bucket what is wrong before trusting a status.
+    if (auto b = impl_->check_bucket(); !b) return std::unexpected(b.error());
+    if (resp->status == 404) return false;
+    return std::unexpected(impl_->http_error(call, *resp, 1));
+}
+
+Result<void> S3Backend::get(const std::string& key, const std::filesystem::path& dest) {
+    if (auto v = detail::validate_key(key); !v) return std::unexpected(v.error());
+    auto result = [&]() -> Result<void> {
+        auto tmp = detail::TempFile::create_beside(dest, "kache-get");
+        if (!tmp) return std::unexpected(tmp.error());
+        Impl::Call call("GET", "GET", detail::join_key(cfg_.prefix, key));
+        call.download_fd = tmp->fd();
+        auto resp = impl_->send(
+            call, [&] { return tmp->reset(); },
+            [&](const HttpResponse& r) -> std::optional<Error> {
+                // libcurl notices a connection closed early; this also catches a proxy or
+                // server that sends fewer bytes than it announced on a connection it keeps.
+                auto len = r.header("content-length");
+                if (len && *len != std::to_string(r.downloaded))
+                    return Error{ErrorKind::network, "S3 GET " + impl_->target(call.key) + ": received " +
+                                                         std::to_string(r.downloaded) + " bytes of " + *len};
+                return std::nullopt;
+            });
+        if (!resp) return std::unexpected(resp.error());
+        if (resp->status != 200) return std::unexpected(impl_->http_error(call, *resp, 1));
+        return tmp->commit_replace(dest, false);
+    }();
+    if (!result) {
+        // The contract: after a failed get, dest does not exist (no stale or partial file).
+        std::error_code ec;
+        std::filesystem::remove(dest, ec);
+    }
+    return result;
+}
+
+Result<void> S3Backend::put(const std::string& key, const std::filesystem::path& src, Overwrite overwrite) {
+    if (auto v = detail::validate_key(key); !v) return std::unexpected(v.error());
+    auto fd = detail::open_read(src);
+    if (!fd) return std::unexpected(fd.error());
+    struct stat st{};
+    if (::fstat(fd->get(), &st) != 0) return std::unexpected(detail::errno_error(errno, "cannot stat", src));
+    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid_input, src.string() + " is not a regular file");
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+
+    // x-amz-content-sha256 must be known before the first byte is sent, so the file is read
+    // twice rather than held in memory: packs can be large and the daemon uploads several.
+    sigv4::Sha256 hash;
+    std::vector<char> buf(1 << 20);
+    for (std::uint64_t off = 0; off < size;) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - off));
+        ssize_t n = ::pread(fd->get(), buf.data(), want, static_cast<off_t>(off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::unexpected(detail::errno_error(errno, "cannot read", src));
+        if (n == 0) return fail(ErrorKind::io, src.string() + " shrank while it was being hashed");
+        hash.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        off += static_cast<std::uint64_t>(n);
+    }
+
+    Impl::Call call("PUT", "PUT", detail::join_key(cfg_.prefix, key));
+    call.payload_hash = hash.finish_hex();
+    call.upload_fd = fd->get();
+    call.upload_size = size;
+    if (overwrite == Overwrite::no) call.headers.push_back({"If-None-Match", "*"});
+    auto resp = impl_->send(call);
+    if (!resp) {
+        if (resp.error().kind == ErrorKind::io) resp.error().message = src.string() + ": " + resp.error().message;
+        return std::unexpected(resp.error());
+    }
+    if (resp->status >= 200 && resp->status < 300) return ok();
+    return std::unexpected(impl_->http_error(call, *resp, 1));
+}
+
+Result<std::vector<ObjectInfo>> S3Backend::list(const std::string& prefix) {
+    if (auto v = detail::validate_prefix(prefix); !v) return std::unexpected(v.error());
+    const std::string root = cfg_.prefix.empty() ? std::string() : cfg_.prefix + "/";
+    std::vector<ObjectInfo> out;
+    std::string token;
+    std::set<std::string> seen_tokens; // a server repeating a token would loop forever
+    while (true) {
+        Impl::Call call("LIST", "GET");
+        call.query = {{"list-type", "2"}, {"prefix", root + prefix}};
+        if (!token.empty()) call.query.push_back({"continuation-token", token});
+        auto resp = impl_->send(call);
+        if (!resp) return std::unexpected(resp.error());
+        if (resp->status != 200) return std::unexpected(impl_->http_error(call, *resp, 1));
+
+        pugi::xml_document doc;
+        if (!doc.load_buffer(resp->body.data(), resp->body.size()))
+            return fail(ErrorKind::server, "S3 LIST " + impl_->target(root + prefix) + ": the reply is not XML");
+        pugi::xml_node result = doc.child("ListBucketResult");
+        if (!result)
+            return fail(ErrorKind::server, "S3 LIST " + impl_->target(root + prefix) + ": no ListBucketResult in the reply");
+        for (pugi::xml_node c : result.children("Contents")) {
+            std::string k = c.child_value("Key");
+            if (!k.starts_with(root)) continue;
+            out.push_back({k.substr(root.size()), c.child("Size").text().as_ullong()});
+        }
+        if (std::string_view(result.child_value("IsTruncated")) != "true") break;
+        token = result.child_value("NextContinuationToken");
+        if (token.empty() || !seen_tokens.insert(token).second)
+            return fail(ErrorKind::server, "S3 LIST " + impl_->target(root + prefix) +
+                                               ": a truncated page without a new continuation token");
+    }
+    return out;
+}
+
+Result<void> S3Backend::remove(const std::string& key) {
+    if (auto v = detail::validate_key(key); !v) return std::unexpected(v.error());
+    Impl::Call call("DELETE", "DELETE", detail::join_key(cfg_.prefix, key));
+    auto resp = impl_->send(call);
+    if (!resp) return std::unexpected(resp.error());
+    if (resp->status >= 200 && resp->status < 300) return ok();
+    if (resp->status == 404 && parse_error(*resp).code != "NoSuchBucket") return ok();
+    return std::unexpected(impl_->http_error(call, *resp, 1));
+}
+
+} // namespace kache::remote

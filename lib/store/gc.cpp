@@ -1,0 +1,144 @@
+#include <kache/store.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+namespace kache::store {
+
+namespace {
+constexpr std::int64_t k_young_ns = 3600ll * 1000000000; // an hour
+
+std::int64_t mtime_ns(const fs::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return 0;
+    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+} // namespace
+
+void Store::touch_entry(const hash::Digest& k2) const { (void)util::touch_now(entry_path(k2)); }
+
+void Store::set_origin(const hash::Digest& k2, std::string_view origin) const {
+    fs::path p = root_ / "origin" / k2.hex();
+    if (!util::write_file_atomic(p, origin, tmp_dir())) {
+        (void)util::make_dirs(p.parent_path());
+        (void)util::write_file_atomic(p, origin, tmp_dir());
+    }
+}
+
+std::string Store::take_origin(const hash::Digest& k2) const {
+    fs::path p = root_ / "origin" / k2.hex();
+    auto text = util::read_file_bounded(p, 64);
+    if (!text) return "";
+    ::unlink(p.c_str());
+    return *text == "remote" || *text == "prefetched" ? *text : "";
+}
+
+Result<void> Store::add_upload_intent(const hash::Digest& k2) const {
+    fs::path p = upload_queue_dir() / k2.hex();
+    auto r = util::write_file_atomic(p, k2.hex() + "\n", tmp_dir());
+    if (!r && r.error().kind == ErrorKind::not_found) {
+        (void)util::make_dirs(p.parent_path());
+        r = util::write_file_atomic(p, k2.hex() + "\n", tmp_dir());
+    }
+    return r;
+}
+
+void Store::remove_upload_intent(const hash::Digest& k2) const { ::unlink((upload_queue_dir() / k2.hex()).c_str()); }
+
+std::vector<hash::Digest> Store::upload_intents() const {
+    std::vector<std::pair<std::int64_t, hash::Digest>> found;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(upload_queue_dir(), ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        if (auto d = hash::Digest::from_hex(it->path().filename().string()))
+            found.emplace_back(mtime_ns(it->path()), *d);
+    }
+    std::sort(found.begin(), found.end()); // oldest first
+    std::vector<hash::Digest> out;
+    for (auto& [_, d] : found) out.push_back(d);
+    return out;
+}
+
+Result<GcReport> Store::gc(std::uint64_t max_bytes) {
+    GcReport report;
+    std::int64_t now = util::now_ns();
+    auto keep_list = upload_intents();
+    std::set<hash::Digest> keep(keep_list.begin(), keep_list.end());
+
+    // Entries by last use, oldest first.
+    struct Item {
+        std::int64_t used;
+        Entry entry;
+    };
+    std::vector<Item> items;
+    for (auto& e : list_entries()) items.push_back({mtime_ns(entry_path(e.k2)), std::move(e)});
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.used < b.used; });
+
+    // Blob sizes and reference counts.
+    std::map<hash::Digest, std::uint64_t> blob_size;
+    std::uint64_t total = 0;
+    {
+        std::error_code ec;
+        for (auto sh = fs::directory_iterator(root_ / "blobs", ec); !ec && sh != fs::directory_iterator(); sh.increment(ec)) {
+            std::error_code ec2;
+            for (auto f = fs::directory_iterator(sh->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2)) {
+                auto d = hash::Digest::from_hex(sh->path().filename().string() + f->path().filename().string());
+                std::error_code ec3;
+                auto size = f->file_size(ec3);
+                if (d && !ec3) {
+                    blob_size[*d] = size;
+                    total += size;
+                }
+            }
+        }
+    }
+    std::map<hash::Digest, int> refs;
+    auto each_blob = [](const Entry& e, auto fn) {
+        for (auto& o : e.outputs) fn(o.blob);
+        if (e.stdout_blob) fn(*e.stdout_blob);
+        if (e.stderr_blob) fn(*e.stderr_blob);
+    };
+    for (auto& it : items) each_blob(it.entry, [&](const hash::Digest& d) { ++refs[d]; });
+    // Only referenced blobs count against the cap: the rest go below anyway.
+    total = 0;
+    for (auto& [d, n] : refs)
+        if (n > 0 && blob_size.contains(d)) total += blob_size[d];
+
+    // Drop least-recently-used entries until the referenced blobs fit.
+    for (auto& it : items) {
+        if (total <= max_bytes) break;
+        if (keep.contains(it.entry.k2)) continue;
+        if (!remove_entry(it.entry.k2)) continue;
+        ++report.entries_removed;
+        each_blob(it.entry, [&](const hash::Digest& d) {
+            if (--refs[d] == 0 && blob_size.contains(d)) total -= blob_size[d];
+        });
+    }
+    // Remove unreferenced blobs, except very young ones: a compile may have
+    // stored them and not yet written the entry that names them.
+    for (auto& [d, size] : blob_size) {
+        if (refs[d] > 0) continue;
+        fs::path p = blob_path(d);
+        if (now - mtime_ns(p) < k_young_ns && refs.find(d) == refs.end()) continue;
+        if (::unlink(p.c_str()) == 0) {
+            ++report.blobs_removed;
+            report.bytes_freed += size;
+        }
+    }
+    // Stale temp files.
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(tmp_dir(), ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        if (now - mtime_ns(it->path()) < k_young_ns) continue;
+        std::error_code ec2;
+        if (fs::remove_all(it->path(), ec2) > 0) ++report.temp_files_removed;
+    }
+    report.bytes_after = usage().blob_bytes;
+    return report;
+}
+
+} // namespace kache::store

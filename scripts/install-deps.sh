@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what kache needs to build and test on Debian 12: the compiler and
+# libraries from Debian, and the Debian-packaged crates the workload builds
+# from. Idempotent; runs apt-get only for packages that are missing.
+set -euo pipefail
+
+pkgs=(
+  g++ meson ninja-build pkg-config
+  libxxhash-dev libtomlplusplus-dev libsimdjson-dev libcurl4-openssl-dev libssl-dev
+  libuv1-dev libzstd-dev libpugixml-dev catch2
+  sccache python3 curl ca-certificates
+)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  $sudo apt-get update -o DPkg::Lock::Timeout=600 -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+    --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "install-deps: cargo is not on PATH (install Rust first)" >&2; exit 1; }
+command -v node >/dev/null || echo "install-deps: warning: node is not installed; the S3 tests need node >= 20.15" >&2
