@@ -60,7 +60,8 @@ Result<Digest> of_file(const std::filesystem::path& path);
 
 // Digest of the file at path, reusing a digest recorded for the same stat
 // stamp (size, mtime, ctime, inode, device) when there is one. Entries live as
-// tiny files under `dir`; a missing or unreadable cache only costs a rehash.
+// tiny files under `dir`, one per inode; a missing, torn or unreadable entry
+// only costs a rehash.
 class FileHashCache {
 public:
     // dir: where entries live (created on first write); tmp: staging dir for atomic writes.
@@ -77,8 +78,8 @@ public:
     static constexpr std::uint64_t k_min_cached_size = 64 * 1024;
 
 private:
-    std::filesystem::path entry_path(const std::filesystem::path& file) const;
-    void store(const std::filesystem::path& file, const util::FileStamp& st, const Digest& d);
+    std::filesystem::path entry_path(const util::FileStamp& st) const;
+    void store(const util::FileStamp& st, const Digest& d);
     std::filesystem::path dir_;
     std::filesystem::path tmp_;
 };

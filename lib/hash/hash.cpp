@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 namespace kache::hash {
@@ -103,30 +104,37 @@ Result<Digest> of_file(const fs::path& path) {
 
 // ---- FileHashCache ----
 //
-// Entry file format (binary, little-endian host order; a mismatch only costs a rehash):
-//   magic "KHC1", FileStamp fields, 16 digest bytes, then the file's path (to rule out
-//   collisions of the path hash).
+// Entries are keyed by (device, inode), so a blob and the output hardlinked to
+// it share one entry. Entry file: a Record (little-endian host order). It is
+// rewritten in place rather than renamed into place (renames are the slowest
+// thing on a busy disk, and this is on every hit's path); the record carries a
+// checksum, so a torn or stale read is detected and only costs a rehash.
 
 namespace {
-constexpr char k_magic[4] = {'K', 'H', 'C', '1'};
+constexpr char k_magic[4] = {'K', 'H', 'C', '2'};
 struct Record {
     char magic[4];
+    std::uint32_t pad;
     std::uint64_t size;
     std::int64_t mtime_ns;
     std::int64_t ctime_ns;
     std::uint64_t inode;
     std::uint64_t device;
     std::uint8_t digest[16];
+    std::uint64_t check; // XXH3-64 of everything above
 };
 // A stamp this close to now may still change without its mtime moving (coarse
 // filesystem timestamps): such files are hashed but not remembered.
 constexpr std::int64_t k_racy_window_ns = 2'000'000'000;
+
+std::uint64_t record_check(const Record& r) { return XXH3_64bits(&r, offsetof(Record, check)); }
 } // namespace
 
 FileHashCache::FileHashCache(fs::path dir, fs::path tmp) : dir_(std::move(dir)), tmp_(std::move(tmp)) {}
 
-fs::path FileHashCache::entry_path(const fs::path& file) const {
-    std::string h = of(file.native()).hex();
+fs::path FileHashCache::entry_path(const util::FileStamp& st) const {
+    std::string id = std::to_string(st.device) + ":" + std::to_string(st.inode);
+    std::string h = of(id).hex();
     return dir_ / h.substr(0, 2) / h.substr(2);
 }
 
@@ -134,14 +142,15 @@ Result<Digest> FileHashCache::digest(const fs::path& path) {
     auto st = util::stamp(path);
     if (!st) return std::unexpected(st.error());
     if (st->size < k_min_cached_size) return of_file(path);
-    fs::path entry = entry_path(path);
-    if (auto data = util::read_file_bounded(entry, 8192); data && data->size() >= sizeof(Record)) {
+    fs::path entry = entry_path(*st);
+    int fd = ::open(entry.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
         Record rec;
-        std::memcpy(&rec, data->data(), sizeof rec);
-        std::string_view stored_path(data->data() + sizeof rec, data->size() - sizeof rec);
-        if (std::memcmp(rec.magic, k_magic, 4) == 0 && stored_path == path.native() && rec.size == st->size &&
-            rec.mtime_ns == st->mtime_ns && rec.ctime_ns == st->ctime_ns && rec.inode == st->inode &&
-            rec.device == st->device) {
+        ssize_t n = ::read(fd, &rec, sizeof rec);
+        ::close(fd);
+        if (n == static_cast<ssize_t>(sizeof rec) && std::memcmp(rec.magic, k_magic, 4) == 0 &&
+            rec.check == record_check(rec) && rec.size == st->size && rec.mtime_ns == st->mtime_ns &&
+            rec.ctime_ns == st->ctime_ns && rec.inode == st->inode && rec.device == st->device) {
             Digest d;
             std::memcpy(d.bytes.data(), rec.digest, 16);
             return d;
@@ -151,17 +160,17 @@ Result<Digest> FileHashCache::digest(const fs::path& path) {
     if (!d) return d;
     // Re-stat: if the file changed while we read it, do not remember anything.
     auto after = util::stamp(path);
-    if (after && *after == *st && st->mtime_ns < util::now_ns() - k_racy_window_ns) store(path, *st, *d);
+    if (after && *after == *st && st->mtime_ns < util::now_ns() - k_racy_window_ns) store(*st, *d);
     return d;
 }
 
 void FileHashCache::remember(const fs::path& path, const Digest& d) {
     auto st = util::stamp(path);
     if (!st || st->size < k_min_cached_size) return;
-    store(path, *st, d);
+    store(*st, d);
 }
 
-void FileHashCache::store(const fs::path& file, const util::FileStamp& st, const Digest& d) {
+void FileHashCache::store(const util::FileStamp& st, const Digest& d) {
     Record rec{};
     std::memcpy(rec.magic, k_magic, 4);
     rec.size = st.size;
@@ -170,13 +179,15 @@ void FileHashCache::store(const fs::path& file, const util::FileStamp& st, const
     rec.inode = st.inode;
     rec.device = st.device;
     std::memcpy(rec.digest, d.bytes.data(), 16);
-    std::string data(reinterpret_cast<const char*>(&rec), sizeof rec);
-    data += file.native();
-    fs::path entry = entry_path(file);
+    rec.check = record_check(rec);
+    fs::path entry = entry_path(st);
     // Best effort: a failure here only means the next lookup rehashes.
-    if (!util::write_file_atomic(entry, data, tmp_)) {
-        if (util::make_dirs(entry.parent_path())) (void)util::write_file_atomic(entry, data, tmp_);
-    }
+    int fd = ::open(entry.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT && util::make_dirs(entry.parent_path()))
+        fd = ::open(entry.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    util::write_all(fd, std::string_view(reinterpret_cast<const char*>(&rec), sizeof rec));
+    ::close(fd);
 }
 
 } // namespace kache::hash

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 extern char** environ;
@@ -264,19 +266,42 @@ private:
                 auto dep = rustc::parse_dep_info(*text);
                 if (!dep) return fail(ErrorKind::corrupt, "stored dep-info: " + dep.error().message);
                 map_dep_info(*dep, [&](const std::string& p) { return paths_.expand(p); });
-                if (auto w = util::write_file_atomic(dest, rustc::write_dep_info(*dep), dir, o.mode); !w) return w;
+                // Written in place: cargo reads it only after this process exits.
+                if (auto w = write_plain(dest, rustc::write_dep_info(*dep), o.mode); !w) return w;
                 continue;
             }
-            if (cfg_.verify_blobs)
-                if (auto v = store_->verify_blob(o.blob); !v) return v;
+            fs::path blob = store_->blob_path(o.blob);
+            if (cfg_.verify_blobs) {
+                // Through the stat-keyed cache: a blob whose stamp is unchanged since
+                // kache last saw it hashed right is not read again; any write to it
+                // (or to a hardlinked output) changes the stamp and forces a rehash.
+                auto d = hashes_->digest(blob);
+                if (!d) return std::unexpected(d.error());
+                if (*d != o.blob) {
+                    ::unlink(blob.c_str());
+                    return fail(ErrorKind::corrupt, "blob " + o.blob.hex() + " is corrupt (removed)");
+                }
+            }
             auto how = immutable_output(o.name) ? store::Placement::allow_link : store::Placement::copy_only;
             auto placed = store_->restore_file(o.blob, dest, o.mode, how);
             if (!placed) return std::unexpected(placed.error());
-            if (extern_like(o.name)) hashes_->remember(dest, o.blob);
+            // A link and its fresh mtime changed the stamp of the inode the blob and
+            // the output share: record it once. A copy is a new inode: record it
+            // when later compiles will hash it as an --extern.
+            if (std::string_view(*placed) == "link" || extern_like(o.name)) hashes_->remember(dest, o.blob);
         }
         bool json = is_json_output();
         if (!out_text.empty()) util::write_all(1, json ? paths_.expand_json(out_text) : paths_.expand(out_text));
         if (!err_text.empty()) util::write_all(2, json ? paths_.expand_json(err_text) : paths_.expand(err_text));
+        return ok();
+    }
+
+    static Result<void> write_plain(const fs::path& dest, std::string_view text, std::uint32_t mode) {
+        ::unlink(dest.c_str());
+        int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0) return fail(ErrorKind::io, "cannot create " + dest.string() + ": " + std::strerror(errno));
+        util::UniqueFd owner(fd);
+        if (!util::write_all(fd, text)) return fail(ErrorKind::io, "cannot write " + dest.string() + ": " + std::strerror(errno));
         return ok();
     }
 
@@ -406,6 +431,7 @@ private:
                 if (!d) return std::unexpected(d.error());
                 o.blob = *d;
                 o.size = st->size;
+                hashes_->remember(store_->blob_path(*d), *d);
                 if (extern_like(name)) hashes_->remember(p, *d);
             }
             entry.outputs.push_back(std::move(o));
