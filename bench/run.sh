@@ -119,6 +119,7 @@ cleanup() {
   done
   if [[ $do_sccache == 1 ]]; then "$sccache_bin" --stop-server >/dev/null 2>&1 || true; fi
   if [[ -n "$s3_pidfile" ]]; then bash "$repo/tests/s3/stop-s3-server.sh" "$s3_pidfile" >/dev/null 2>&1 || true; fi
+  cp "$sockdir"/*.log "$raw/logs/" 2>/dev/null || true     # the daemon's log sits beside its socket
   rm -rf "$sockdir"
 }
 trap cleanup EXIT
@@ -235,12 +236,21 @@ kache_daemon() { # start|stop CACHE_DIR
     "$kache_bin" daemon "$1" >>"$raw/logs/daemon.log" 2>&1
 }
 
-wait_upload_queue() { # CACHE_DIR: until the daemon has drained the upload queue (at most 10 min)
-  local q="$1/upload-queue" deadline=$((SECONDS + 600))
-  while [[ -d "$q" ]] && [[ -n "$(find "$q" -type f -print -quit 2>/dev/null)" ]]; do
-    [[ $SECONDS -lt $deadline ]] || { log "upload queue not drained after 10 min; going on"; return 0; }
+pending_uploads() { # CACHE_DIR -> uploads queued or in flight, from `kache daemon status --json`
+  env "KACHE_CACHE_DIR=$1" "KACHE_SOCKET_PATH=$sockdir/$(basename "$1").sock" "${remote_env[@]}" \
+    "$kache_bin" daemon status --json 2>/dev/null |
+    python3 -c 'import json,sys; m=json.load(sys.stdin); print(int(m.get("pending_uploads",0))+int(m.get("uploads_in_flight",0)))' \
+    2>/dev/null || echo 0
+}
+
+wait_upload_queue() { # CACHE_DIR: until the daemon has uploaded everything (at most 10 min)
+  local deadline=$((SECONDS + 600)) n
+  while n="$(pending_uploads "$1")" && [[ "$n" != 0 ]]; do
+    [[ $SECONDS -lt $deadline ]] || { log "$n uploads still pending after 10 min; going on"; return 0; }
     sleep 1
   done
+  env "KACHE_CACHE_DIR=$1" "KACHE_SOCKET_PATH=$sockdir/$(basename "$1").sock" "${remote_env[@]}" \
+    "$kache_bin" daemon status --json >"$raw/stats/kache-remote-fill-daemon.json" 2>/dev/null || true
 }
 
 remote_setup() {
@@ -283,6 +293,8 @@ group_remote() {
   mapfile -t env_lines < <(kache_env "$cache")
   clean "$wl"
   timed "$wl" kache-remote-warm "$rep" "${env_lines[@]}" "${remote_env[@]}"
+  env "KACHE_CACHE_DIR=$cache" "KACHE_SOCKET_PATH=$sockdir/$(basename "$cache").sock" "${remote_env[@]}" \
+    "$kache_bin" daemon status --json >"$raw/stats/kache-remote-warm-rep$rep-daemon.json" 2>/dev/null || true
   kache_daemon stop "$cache" || true
   collect "$cache" kache-remote-warm "$rep"
   rm -rf "$cache"

@@ -133,7 +133,9 @@ def main():
                     cnt[e.get("outcome", "error")] = cnt.get(e.get("outcome", "error"), 0) + 1
                 cnt["wrapper_s"] = sum(e.get("wrapper_us", 0) for e in evs) / 1e6
                 cnt["compile_s"] = sum(e.get("compile_us", 0) for e in evs) / 1e6
-                cnt["remote_hits"] = sum(1 for e in evs if e.get("outcome") == "hit" and e.get("source") != "local")
+                cnt["remote_hits"] = sum(1 for e in evs if e.get("outcome") == "hit" and e.get("source") == "remote")
+                cnt["prefetched_hits"] = sum(1 for e in evs
+                                             if e.get("outcome") == "hit" and e.get("source") == "prefetched")
                 c["counts"].append(cnt)
             elif cfg.startswith("sccache"):
                 sc = sccache_counts(os.path.join(a.raw, "stats", f"{cfg}-rep{rep}.json"))
@@ -149,6 +151,7 @@ def main():
             continue
         paired = [runs[num][k] / runs[den][k] for k in runs[num] if k in runs[den] and runs[den][k] > 0]
         ratios.append({"name": name, "of_medians": cn["median_s"] / cd["median_s"],
+                       "paired_median": statistics.median(paired) if paired else None,
                        "paired_min": min(paired) if paired else None, "paired_max": max(paired) if paired else None})
 
     # Per-invocation wrapper time, pooled over the repetitions.
@@ -179,7 +182,18 @@ def main():
             d["bytes_median"] = statistics.median(e.get("bytes", 0) for e in evs)
         wrapper[key] = d
 
-    results = {"meta": meta, "configs": configs, "ratios": ratios, "wrapper": wrapper}
+    sizes = {}
+    for key, pattern in (("kache_store_mib", "kache-store-kb-rep*"), ("sccache_dir_mib", "sccache-dir-kb-rep*")):
+        vals = []
+        for f in glob.glob(os.path.join(a.raw, "stats", pattern)):
+            try:
+                vals.append(int(open(f).read().split()[0]) / 1024.0)
+            except (OSError, ValueError, IndexError):
+                pass
+        if vals:
+            sizes[key] = statistics.median(vals)
+
+    results = {"meta": meta, "configs": configs, "ratios": ratios, "wrapper": wrapper, "sizes": sizes}
     with open(os.path.join(a.out, "results.json"), "w") as fh:
         json.dump(results, fh, indent=1)
 
@@ -207,7 +221,8 @@ def main():
             if "hit" in c["counts"][0]:
                 cs = sorted({f"{x['hit']} / {x['miss']} / {x['passthrough']}"
                              + (f" (+{x['error']} errors)" if x["error"] else "")
-                             + (f" ({x['remote_hits']} from the remote)" if x.get("remote_hits") else "")
+                             + (f" (remote {x['remote_hits']}, prefetched {x['prefetched_hits']})"
+                                if x.get("remote_hits") or x.get("prefetched_hits") else "")
                              for x in c["counts"]})
             else:
                 cs = sorted({f"{x['hits']} / {x['misses']} / {x['non_cacheable']}" for x in c["counts"]})
@@ -216,10 +231,11 @@ def main():
                  f"| {len(c['seconds'])} | {counts} |")
     L.append("")
     if ratios:
-        L.append("| ratio | of the medians | per repetition, min–max |")
+        L.append("| ratio | of the medians | per repetition: median, min–max |")
         L.append("| --- | --- | --- |")
         for r in ratios:
-            rng = "-" if r["paired_min"] is None else f"{r['paired_min']:.2f}–{r['paired_max']:.2f}"
+            rng = "-" if r["paired_min"] is None else \
+                f"{r['paired_median']:.2f}, {r['paired_min']:.2f}–{r['paired_max']:.2f}"
             L.append(f"| {r['name']} | {r['of_medians']:.2f} | {rng} |")
         missing = [n for n, num, den in RATIOS[:4] if n not in {r['name'] for r in ratios}]
         for n in missing:
@@ -247,6 +263,13 @@ def main():
                            for s in wrapper["hit_warm"]["slowest"])
             L.append(f"Slowest warm hits: {sl}.")
         L.append("")
+    if sizes:
+        parts = []
+        if "kache_store_mib" in sizes:
+            parts.append(f"kache's store {sizes['kache_store_mib']:.0f} MiB (after cold, warm and relocated)")
+        if "sccache_dir_mib" in sizes:
+            parts.append(f"sccache's cache dir {sizes['sccache_dir_mib']:.0f} MiB")
+        L.append("Cache sizes: " + "; ".join(parts) + ".")
     setup = [f"{SETUP[k]}: {configs[k]['median_s']:.1f} s" for k in SETUP if k in configs]
     if setup:
         L.append("Setup, not in the ratios: " + "; ".join(setup) + ".")

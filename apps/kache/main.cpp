@@ -219,7 +219,10 @@ int run_kached(const std::vector<std::string>& args) {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc >= 2 && kache::wrapper::names_compiler(argv[1]))
+    // Wrapper mode: cargo runs `kache <rustc> ...`, or `kache <workspace wrapper> <rustc> ...`
+    // when RUSTC_WORKSPACE_WRAPPER is set (clippy-driver, or another tool).
+    if (argc >= 2 && (kache::wrapper::names_compiler(argv[1]) ||
+                      (argc >= 3 && argv[1][0] == '/' && kache::wrapper::names_compiler(argv[2]))))
         return kache::wrapper::run(std::vector<std::string>(argv + 1, argv + argc));
 
     std::vector<std::string> args(argv + 1, argv + argc);

@@ -858,6 +858,11 @@ Result<int> start_background(const fs::path& socket, const std::vector<std::stri
         ::dup2(null, 0);
         ::dup2(logfd >= 0 ? logfd : null, 1);
         ::dup2(logfd >= 0 ? logfd : null, 2);
+        // Keep nothing else of the starter's: a wrapper's jobserver pipe or a
+        // test harness's output pipe held open by a long-lived daemon makes
+        // whoever waits for its EOF wait for the daemon.
+        if (::close_range(3, ~0U, 0) != 0)
+            for (int fd = 3; fd < 1024; ++fd) ::close(fd);
         util::exec_replace(argv);
         ::_exit(127);
     }

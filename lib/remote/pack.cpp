@@ -46,6 +46,9 @@ class PackWriter {
 public:
     explicit PackWriter(int fd, int level) : fd_(fd), cctx_(ZSTD_createCCtx()), out_(ZSTD_CStreamOutSize(), '\0') {
         ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, level);
+        // The frame checksum covers the entry text, which no other hash does: without it a
+        // flipped byte could rename an output or change its mode and still unpack.
+        ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1);
     }
     Result<void> write(std::string_view data) { return pump(data, ZSTD_e_continue); }
     Result<void> finish() { return pump({}, ZSTD_e_end); }
@@ -87,7 +90,11 @@ public:
                 n -= take;
                 continue;
             }
-            if (auto r = refill(); !r) return r;
+            if (auto r = refill(); !r) {
+                // A clean end of the zstd stream in the middle of a field is a short pack.
+                if (r.error().kind == ErrorKind::not_found) return fail(ErrorKind::corrupt, "pack is truncated");
+                return r;
+            }
         }
         return ok();
     }

@@ -73,11 +73,12 @@ public:
 
     int go() {
         cfg_ = config::load();
-        for (auto& w : cfg_.warnings) warn(w);
         if (cfg_.disabled) return exec_compiler(argv_);
         maybe_start_session();
 
-        // The compiler prefix: rustc, or clippy-driver followed by rustc.
+        // The compiler prefix: rustc, or clippy-driver followed by rustc. Any other
+        // workspace wrapper in front of rustc may do anything: pass it through.
+        if (!names_compiler(argv_[0])) return passthrough_early("workspace wrapper " + basename_of(argv_[0]));
         prefix_.push_back(argv_[0]);
         mode_ = "rustc";
         if (is_clippy(argv_[0])) {
@@ -97,6 +98,8 @@ public:
         if (inv_.passthrough_reason) return passthrough(*inv_.passthrough_reason);
         if (inv_.incremental && cfg_.preserve_incremental) return passthrough("incremental (KACHE_PRESERVE_INCREMENTAL)");
 
+        // Shown on a compile, whose stderr cargo prints (not on its -vV probes).
+        warn_config_once();
         auto store = store::Store::open(cfg_.cache_dir);
         if (!store) return fallback(store.error().message);
         store_.emplace(std::move(*store));
@@ -157,6 +160,8 @@ private:
             auto eq = kv.find('=');
             if (eq == std::string_view::npos) continue;
             std::string name(kv.substr(0, eq));
+            // clippy's variables are set for the whole build; only clippy reads them.
+            if (mode_ != "clippy" && name.rfind("CLIPPY_", 0) == 0) continue;
             bool wanted = key::is_steering_env(name) ||
                           std::find(cfg_.key_env_vars.begin(), cfg_.key_env_vars.end(), name) != cfg_.key_env_vars.end();
             if (wanted) out.emplace_back(name, std::string(kv.substr(eq + 1)));
@@ -216,7 +221,14 @@ private:
         auto restored = restore(*entry);
         if (!restored) {
             warn("cannot restore " + crate_ + " from the cache (" + restored.error().message + "); compiling");
-            if (restored.error().kind == ErrorKind::corrupt) (void)store_->remove_entry(entry->k2);
+            if (restored.error().kind == ErrorKind::corrupt) {
+                // Check every blob of the entry, so the recompile stores all bad ones again.
+                for (auto& o : entry->outputs) {
+                    fs::path blob = store_->blob_path(o.blob);
+                    if (auto d = hash::of_file(blob); d && *d != o.blob) ::unlink(blob.c_str());
+                }
+                (void)store_->remove_entry(entry->k2);
+            }
             return std::nullopt;
         }
         std::int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0_).count();
@@ -480,6 +492,21 @@ private:
         return data->find(needle) != std::string::npos;
     }
 
+    // Configuration problems are shown once per build, not once per crate: a
+    // marker named after the warnings' text, refreshed every ten minutes.
+    void warn_config_once() {
+        if (cfg_.warnings.empty()) return;
+        std::string all;
+        for (auto& w : cfg_.warnings) all += w + "\n";
+        fs::path marker = cfg_.cache_dir / "tmp" / ("warned-" + hash::of(all).hex().substr(0, 16));
+        struct stat st {};
+        if (::stat(marker.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtim.tv_sec < 600) return;
+        for (auto& w : cfg_.warnings) warn(w);
+        int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) ::close(fd);
+        (void)util::touch_now(marker);
+    }
+
     bool remote_enabled() const { return cfg_.remote.configured(); }
 
     fs::path socket() const { return cfg_.effective_socket_path(); }
@@ -574,6 +601,12 @@ private:
         ev.wrapper_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0_).count();
         fs::path dir = store_ ? store_->events_dir() : cfg_.cache_dir / "events";
         events::append(dir, ev);
+    }
+
+    // Before the invocation is parsed: no crate name yet.
+    int passthrough_early(const std::string& reason) {
+        crate_ = util::env("CARGO_PKG_NAME").value_or("");
+        return passthrough(reason);
     }
 
     int passthrough(const std::string& reason) {
