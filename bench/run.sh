@@ -20,7 +20,7 @@
 #   --reps N        repetitions per configuration (default 3)
 #   --release       build with `cargo build --release` (default: the debug profile)
 #   --smoke         1 repetition on the kw-core slice of the workload (`-p kw-core`),
-#                   a few minutes on 2 cores: keeps the harness working, numbers are not the point
+#                   1 to 2 minutes on 2 cores: keeps the harness working, numbers are not the point
 #   --out DIR       results and scratch space (default: $KACHE_BUILD_ROOT/bench)
 #   --workload DIR  use this workload (made by bench/make-workload.sh) instead of
 #                   generating OUT/workload

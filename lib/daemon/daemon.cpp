@@ -357,10 +357,18 @@ struct Daemon::Impl {
             if (dir == dir.parent_path()) return fail(ErrorKind::not_found, "no Cargo.toml at or above " + root);
             dir = dir.parent_path();
         }
-        auto run = util::run_capture({"cargo", "metadata", "--format-version", "1", "--offline", "--manifest-path",
-                                      (dir / "Cargo.toml").string()});
-        if (!run || run->exit_code != 0)
-            return fail(ErrorKind::unsupported, "cargo metadata failed in " + dir.string());
+        // In the workspace's directory: cargo reads .cargo/config.toml (source
+        // replacement, offline registries) from the working directory up, not
+        // from the manifest's.
+        auto run = util::run_capture({"/bin/sh", "-c",
+                                      "cd \"$1\" && exec cargo metadata --format-version 1 --offline --manifest-path "
+                                      "\"$1/Cargo.toml\"",
+                                      "sh", dir.string()});
+        if (!run || run->exit_code != 0) {
+            std::string why = run ? run->err : run.error().message;
+            if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+            return fail(ErrorKind::unsupported, "cargo metadata failed in " + dir.string() + (why.empty() ? "" : ": " + why));
+        }
         simdjson::dom::parser p;
         simdjson::padded_string json(run->out);
         simdjson::dom::element doc;

@@ -179,7 +179,13 @@ Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& d
                                         Placement how) const {
     fs::path src = blob_path(d);
     const char* via = nullptr;
-    if (util::reflink_file(src, dest, mode)) via = "reflink";
+    // A store on a filesystem without reflinks (ext4) remembers that once,
+    // instead of paying a failed clone attempt for every restored file.
+    fs::path no_reflink = root_ / "no-reflink";
+    if (::access(no_reflink.c_str(), F_OK) != 0) {
+        if (util::reflink_file(src, dest, mode)) via = "reflink";
+        else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644); fd >= 0) ::close(fd);
+    }
     if (!via && how == Placement::allow_link) {
         ::unlink(dest.c_str());
         if (::link(src.c_str(), dest.c_str()) == 0) via = "link";

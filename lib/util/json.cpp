@@ -1,5 +1,6 @@
 #include <kache/util/json.hpp>
 
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 
@@ -27,11 +28,38 @@ struct Parser {
         else if (cp < 0x800) {
             out.push_back(static_cast<char>(0xC0 | cp >> 6));
             out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else {
+        } else if (cp < 0x10000) {
             out.push_back(static_cast<char>(0xE0 | cp >> 12));
             out.push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
             out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xF0 | cp >> 18));
+            out.push_back(static_cast<char>(0x80 | (cp >> 12 & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
         }
+    }
+    bool hex4(unsigned& v) {
+        if (i + 4 > s.size()) return false;
+        auto [p, ec] = std::from_chars(s.data() + i, s.data() + i + 4, v, 16);
+        if (ec != std::errc() || p != s.data() + i + 4) return false;
+        i += 4;
+        return true;
+    }
+    // A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)? (no exponent: the protocol has none).
+    bool number() {
+        auto digit = [&] { return i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); };
+        if (i < s.size() && s[i] == '-') ++i;
+        if (!digit()) return false;
+        if (s[i] == '0') ++i;
+        else
+            while (digit()) ++i;
+        if (i < s.size() && s[i] == '.') {
+            ++i;
+            if (!digit()) return false;
+            while (digit()) ++i;
+        }
+        return true;
     }
     bool string(std::string& out) {
         if (!eat('"')) return false;
@@ -55,11 +83,16 @@ struct Parser {
             case 'r': out.push_back('\r'); break;
             case 't': out.push_back('\t'); break;
             case 'u': {
-                if (i + 4 > s.size()) return false;
                 unsigned v = 0;
-                auto [p, ec] = std::from_chars(s.data() + i, s.data() + i + 4, v, 16);
-                if (ec != std::errc() || p != s.data() + i + 4) return false;
-                i += 4;
+                if (!hex4(v)) return false;
+                if (v >= 0xDC00 && v <= 0xDFFF) return false; // a low surrogate alone
+                if (v >= 0xD800 && v <= 0xDBFF) {             // a high one needs its low one
+                    unsigned lo = 0;
+                    if (i + 2 > s.size() || s[i] != '\\' || s[i + 1] != 'u') return false;
+                    i += 2;
+                    if (!hex4(lo) || lo < 0xDC00 || lo > 0xDFFF) return false;
+                    v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                }
                 put_utf8(out, v);
                 break;
             }
@@ -98,13 +131,7 @@ Result<std::map<std::string, JsonScalar>> parse_flat_json(std::string_view json)
                 p.i += 4;
             } else {
                 size_t start = p.i;
-                if (p.i < json.size() && json[p.i] == '-') ++p.i;
-                while (p.i < json.size() && std::isdigit(static_cast<unsigned char>(json[p.i]))) ++p.i;
-                if (p.i < json.size() && json[p.i] == '.') {
-                    ++p.i;
-                    while (p.i < json.size() && std::isdigit(static_cast<unsigned char>(json[p.i]))) ++p.i;
-                }
-                if (p.i == start) return bad("unsupported value (only strings, numbers, booleans)");
+                if (!p.number()) return bad("unsupported value (only strings, numbers, booleans)");
                 v.kind = JsonScalar::Kind::number;
                 v.text = std::string(json.substr(start, p.i - start));
             }

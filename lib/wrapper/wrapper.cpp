@@ -513,7 +513,9 @@ private:
 
     // A build-session marker older than five minutes (or missing) means a new
     // session: hint the daemon so it prefetches the dependency graph. Costs one
-    // stat per invocation; never waits for the daemon.
+    // stat per invocation; never waits for the daemon. When no daemon takes the
+    // hint, the marker is removed (the next invocation tries again) and a daemon
+    // is started, so a session that begins without one still gets its prefetch.
     void maybe_start_session() {
         if (!remote_enabled() || !cfg_.prefetch) return;
         fs::path marker = cfg_.cache_dir / "session";
@@ -522,14 +524,18 @@ private:
         if (::stat(marker.c_str(), &st) == 0 &&
             now - (static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) < k_session_ns)
             return;
+        char buf[4096];
+        if (!::getcwd(buf, sizeof buf)) return;
+        // Marked before telling, so that the wrappers cargo starts alongside this
+        // one do not send the same hint again.
         int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) return;
         ::close(fd);
         (void)util::touch_now(marker);
-        char buf[4096];
-        if (!::getcwd(buf, sizeof buf)) return;
         auto client = ipc::Client::connect(socket(), std::chrono::milliseconds(20));
-        if (client) (void)client->send(ipc::Request::session(buf), std::chrono::milliseconds(20));
+        if (client && client->send(ipc::Request::session(buf), std::chrono::milliseconds(20))) return;
+        ::unlink(marker.c_str());
+        spawn_daemon();
     }
 
     // Asks the daemon to look for K1 on the remote; true if it imported something.

@@ -208,3 +208,22 @@ def ping():
 
 exec(sys.stdin.read())
 EOF
+
+# now_ms: the clock the event log uses (ms since the epoch).
+now_ms() { date +%s%3N; }
+
+# event_values SINCE_MS OUTCOME [SOURCE]: wrapper_us of the current machine's
+# events with this outcome (and source) logged since SINCE_MS, one per line.
+event_values() {
+  events_json | python3 -c '
+import json, sys
+since, outcome, source = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+for e in json.load(sys.stdin):
+    if e["ts_ms"] >= since and e["outcome"] == outcome and (not source or e.get("source") == source):
+        print(e["wrapper_us"])
+' "$1" "$2" "${3:-}"
+}
+
+# median / maximum of numbers on stdin ("-" if none).
+median() { sort -n | awk '{v[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print v[(NR+1)/2]; else print int((v[NR/2]+v[NR/2+1])/2)}'; }
+maximum() { sort -n | tail -1 | grep . || echo -; }
