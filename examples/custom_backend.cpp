@@ -50,7 +50,8 @@ public:
         fs::copy_file(file_of(key), tmp, fs::copy_options::overwrite_existing, ec);
         if (!ec) fs::rename(tmp, dest, ec);
         if (!ec) return {};
-        fs::remove(tmp);
+        std::error_code ignored;
+        fs::remove(tmp, ignored);
         if (ec == std::errc::no_such_file_or_directory) return fail(ErrorKind::not_found, "no object " + key);
         return fail(ErrorKind::io, "cannot read " + key + " from " + dir_.string() + ": " + ec.message());
     }
@@ -83,7 +84,9 @@ public:
             std::string name = it->path().filename().string();
             if (name.starts_with(".")) continue; // a put in progress
             std::string key = unescape(name);
-            if (key.starts_with(prefix)) out.push_back({key, it->file_size()});
+            std::error_code size_ec; // an object removed meanwhile is simply not listed
+            std::uint64_t size = it->file_size(size_ec);
+            if (key.starts_with(prefix) && !size_ec) out.push_back({key, size});
         }
         if (ec) return fail(ErrorKind::io, "cannot list " + dir_.string() + ": " + ec.message());
         std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.key < b.key; });

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -58,8 +59,17 @@ int cmd_sync(const std::vector<std::string>& args) {
         }
         opt.push = false;
     }
-    if (opt.pull && !all && ::access("Cargo.lock", R_OK) == 0) {
-        auto crates = remote::packages_in_lockfile("Cargo.lock");
+    // The workspace's Cargo.lock: here or in a parent (run from a member's directory).
+    std::string lockfile;
+    for (std::filesystem::path dir = std::filesystem::current_path();; dir = dir.parent_path()) {
+        if (::access((dir / "Cargo.lock").c_str(), R_OK) == 0) {
+            lockfile = (dir / "Cargo.lock").string();
+            break;
+        }
+        if (dir == dir.parent_path()) break;
+    }
+    if (opt.pull && !all && !lockfile.empty()) {
+        auto crates = remote::packages_in_lockfile(lockfile);
         if (!crates) {
             std::fprintf(stderr, "kache sync: %s\n", crates.error().message.c_str());
             return 1;
@@ -86,9 +96,10 @@ int cmd_sync(const std::vector<std::string>& args) {
         return 1;
     }
     for (auto& e : report->errors) std::fprintf(stderr, "kache sync: failed: %s\n", e.c_str());
-    std::printf("%s%zu pushed (%.1f MB), %zu pulled (%.1f MB), %zu up to date, %zu failed, %.1f s\n",
+    std::printf("%s%zu pushed (%.1f MB), %zu pulled (%.1f MB), %zu up to date, %zu skipped, %zu failed, %.1f s\n",
                 opt.dry_run ? "dry run: would have " : "", report->pushed, double(report->bytes_up) / 1e6,
-                report->pulled, double(report->bytes_down) / 1e6, report->up_to_date, report->failed, report->seconds);
+                report->pulled, double(report->bytes_down) / 1e6, report->up_to_date, report->skipped, report->failed,
+                report->seconds);
     return report->failed > 0 && !allow_partial ? 1 : 0;
 }
 
@@ -197,10 +208,15 @@ int cmd_daemon(const std::vector<std::string>& args) {
         bool json = args.size() > 1 && args[1] == "--json";
         auto s = daemon::query_status(opt->socket, std::chrono::milliseconds(2000));
         if (!s) {
-            if (json) std::printf("{\"running\":false,\"pid\":0,\"pending_uploads\":%zu,\"socket\":\"%s\"}\n",
-                                  store::Store::open(opt->config.cache_dir) ? store::Store::open(opt->config.cache_dir)->upload_intents().size() : 0,
-                                  opt->socket.c_str());
-            else std::printf("running           no (socket %s)\n", opt->socket.c_str());
+            if (json) {
+                ipc::Message m;
+                auto store = store::Store::open(opt->config.cache_dir);
+                m.set_bool("running", false);
+                m.set("pid", std::int64_t(0));
+                m.set("pending_uploads", std::int64_t(store ? store->upload_intents().size() : 0));
+                m.set("socket", opt->socket.string()); // escaped: a path may hold any byte but NUL
+                std::printf("%s\n", m.to_json().c_str());
+            } else std::printf("running           no (socket %s)\n", opt->socket.c_str());
             return json ? 0 : 3;
         }
         print_status(*s, json);

@@ -228,7 +228,7 @@ Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, con
 }
 
 Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash::Digest& expected_k2,
-                            const PackLimits& limits) {
+                            const PackLimits& limits, std::optional<hash::Digest> expected_k1) {
     int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(ErrorKind::io, "cannot open pack " + src.string() + ": " + std::strerror(errno));
     util::UniqueFd owner(fd);
@@ -247,6 +247,7 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
     auto entry = store::parse_entry(text);
     if (!entry) return bad(entry.error().message);
     if (entry->k2 != expected_k2) return bad("it holds entry " + entry->k2.hex() + ", not " + expected_k2.hex());
+    if (expected_k1 && entry->k1 != *expected_k1) return bad("its entry belongs to another invocation key");
     auto wanted = referenced_blobs(*entry);
 
     if (auto x = r.read(reinterpret_cast<char*>(n4), 4); !x) return std::unexpected(x.error());

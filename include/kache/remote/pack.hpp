@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace kache::remote {
@@ -46,8 +47,9 @@ Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, con
 // Verifies the pack at src and, only if all of it is good, commits its blobs
 // and its entry to the store. expected_k2 must match the entry inside.
 // ErrorKind::corrupt for a bad pack (the store is then unchanged).
+// When expected_k1 is given, the entry must also belong to that invocation key.
 Result<store::Entry> unpack(store::Store& store, const std::filesystem::path& src, const hash::Digest& expected_k2,
-                            const PackLimits& limits = {});
+                            const PackLimits& limits = {}, std::optional<hash::Digest> expected_k1 = std::nullopt);
 
 // The one-input-set manifest object for entry e, and reading one back.
 std::string manifest_object(const key::InputSet& set);

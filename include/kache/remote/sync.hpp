@@ -28,6 +28,7 @@ struct SyncOptions {
 
 struct SyncReport {
     std::size_t pushed = 0, pulled = 0, up_to_date = 0, failed = 0;
+    std::size_t skipped = 0; // local entries whose input set has aged out of their manifest
     std::uint64_t bytes_up = 0, bytes_down = 0;
     double seconds = 0;
     std::vector<std::string> errors; // one line per failed transfer
