@@ -28,7 +28,10 @@ struct Options {
     int check_workers = 4;
     std::chrono::seconds gc_interval{600};
     std::chrono::seconds negative_cache{30};    // how long "the remote lacks K1" is remembered
+    std::chrono::seconds remote_down_backoff{10}; // how long checks skip a remote that failed to answer
     std::chrono::seconds drain_timeout{30};     // how long stop waits for in-flight uploads
+    std::chrono::seconds intent_rescan{60};     // how often upload-queue/ is read again for lost intents
+    std::chrono::seconds parked_retry{600};     // how long an intent that failed for good waits to be retried
     std::size_t prefetch_max_entries = 5000;
     std::uint64_t prefetch_max_bytes = 8ull << 30;
     std::chrono::seconds prefetch_max_time{300};

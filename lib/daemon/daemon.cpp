@@ -133,6 +133,9 @@ struct Daemon::Impl {
     std::set<Digest> queued;
     std::multimap<Clock::time_point, std::pair<Digest, int>> retries;
     std::map<Digest, int> attempts;
+    // Intents given up on (too many failures, or an error a retry cannot fix), and when.
+    std::map<Digest, Clock::time_point> parked;
+    Clock::time_point last_rescan = Clock::now();
     int uploads_in_flight = 0;
     bool workers_exit = false;
 
@@ -146,6 +149,20 @@ struct Daemon::Impl {
     std::deque<Check> checks;
     std::map<Digest, std::vector<std::uint64_t>> waiting;
     std::map<Digest, Clock::time_point> negative;
+    // Set when a listing failed in a way a retry could fix (the remote is down or
+    // unreachable): until then checks are answered at once, without asking it.
+    Clock::time_point remote_down_until{};
+    std::string remote_down_why;
+
+    // An error reply for checks while the remote is known to be down; "" when it is not.
+    std::string remote_down_reply() {
+        if (Clock::now() >= remote_down_until) return {};
+        ipc::Message m;
+        m.set_bool("ok", false);
+        m.set("found", std::int64_t(0));
+        m.set("error", "the remote is unavailable (" + remote_down_why + "); not asked again for a few seconds");
+        return m.to_json();
+    }
 
     // Prefetch.
     std::mutex p_mu;
@@ -256,7 +273,8 @@ struct Daemon::Impl {
                     auto delay = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng));
                     retries.emplace(Clock::now() + delay, std::make_pair(k2, n));
                 } else {
-                    attempts.erase(k2); // the intent stays on disk: the next start tries again
+                    attempts.erase(k2); // the intent stays on disk: a later rescan or the next start tries again
+                    parked[k2] = Clock::now();
                 }
             }
             q_cv.notify_all();
@@ -264,6 +282,32 @@ struct Daemon::Impl {
     }
 
     std::size_t pending_uploads() { return store->upload_intents().size(); }
+
+    // Queues the intents on disk that are neither queued, in flight, waiting for
+    // a retry, nor parked recently: those of a remote that was down longer than
+    // the retries last, and any whose request never reached us.
+    void rescan_intents() {
+        std::lock_guard g(q_mu); // while listing too: a worker removes an intent under it when done
+        auto on_disk = store->upload_intents();
+        std::set<Digest> retrying;
+        for (auto& [_, v] : retries) retrying.insert(v.first);
+        auto now = Clock::now();
+        std::size_t n = 0;
+        for (auto& d : on_disk) {
+            if (queued.count(d) || retrying.count(d)) continue;
+            if (auto it = parked.find(d); it != parked.end()) {
+                if (now - it->second < opt.parked_retry) continue;
+                parked.erase(it);
+            }
+            queued.insert(d);
+            queue.push_back(d);
+            ++n;
+        }
+        if (n) {
+            log.write("info", "rescan: queued " + std::to_string(n) + " upload intents found on disk");
+            q_cv.notify_all();
+        }
+    }
 
     // ---------------- remote checks ----------------
 
@@ -280,6 +324,18 @@ struct Daemon::Impl {
             }
             std::int64_t found = 0;
             std::string err;
+            {
+                // Queued before the remote was found down: answer without waiting for it.
+                std::unique_lock lk(c_mu);
+                if (auto down = remote_down_reply(); !down.empty()) {
+                    auto to = std::move(waiting[job.k1]);
+                    waiting.erase(job.k1);
+                    lk.unlock();
+                    post_replies(to, down);
+                    continue;
+                }
+            }
+            bool remote_down = false;
             if (!be) {
                 if (auto b = backend()) be = std::move(*b);
                 else err = b.error().message;
@@ -288,18 +344,23 @@ struct Daemon::Impl {
                 std::string prefix = remote::crate_manifest_prefix(job.crate) +
                                      remote::key_safe(job.version.empty() ? "0" : job.version) + "/" + job.k1.hex() + "/";
                 auto objects = be->list(prefix);
-                if (!objects) err = objects.error().message;
-                else
+                if (!objects) {
+                    err = objects.error().message;
+                    remote_down = objects.error().retryable();
+                } else
                     for (auto& o : *objects) {
                         auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
                         bool had = k2 && store->has_entry(*k2);
+                        // Marked before the entry lands: a wrapper may find it the
+                        // moment it is committed, and must count it as remote.
+                        if (!had && k2) store->set_origin(*k2, "remote");
                         auto pulled = remote::pull_entry(*store, *be, o.key);
                         if (!pulled) {
+                            if (!had && k2 && !store->has_entry(*k2)) (void)store->take_origin(*k2);
                             err = pulled.error().message;
                             continue;
                         }
                         ++found;
-                        if (!had && k2) store->set_origin(*k2, "remote");
                     }
             }
             if (!err.empty()) error("remote check of " + job.crate + " " + job.k1.hex() + ": " + err);
@@ -315,6 +376,10 @@ struct Daemon::Impl {
                 to = std::move(waiting[job.k1]);
                 waiting.erase(job.k1);
                 if (found == 0 && err.empty()) negative[job.k1] = Clock::now();
+                if (remote_down) {
+                    remote_down_until = Clock::now() + opt.remote_down_backoff;
+                    remote_down_why = err;
+                }
             }
             post_replies(to, reply.to_json());
         }
@@ -323,6 +388,7 @@ struct Daemon::Impl {
     // Returns true if the check was queued (the reply comes later).
     bool start_check(std::uint64_t conn, const Digest& k1, std::string crate, std::string version, std::string& now_reply) {
         std::lock_guard g(c_mu);
+        if (now_reply = remote_down_reply(); !now_reply.empty()) return false;
         if (auto it = negative.find(k1); it != negative.end()) {
             if (Clock::now() - it->second < opt.negative_cache) {
                 ipc::Message m;
@@ -451,12 +517,13 @@ struct Daemon::Impl {
                 for (auto& o : *objects) {
                     auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
                     if (!k2 || store->has_entry(*k2)) continue;
+                    store->set_origin(*k2, "prefetched"); // before it lands, as for checks
                     auto pulled = remote::pull_entry(*store, *be, o.key);
                     if (!pulled) {
+                        if (!store->has_entry(*k2)) (void)store->take_origin(*k2);
                         error("prefetch of " + o.key + ": " + pulled.error().message);
                         continue;
                     }
-                    store->set_origin(*k2, "prefetched");
                     ++count;
                     ++prefetched;
                     bytes += *pulled;
@@ -704,6 +771,10 @@ struct Daemon::Impl {
             self->restart = true;
             self->shutdown_loop();
             return;
+        }
+        if (self->have_remote && !self->spec.read_only && now - self->last_rescan > self->opt.intent_rescan) {
+            self->last_rescan = now;
+            self->rescan_intents();
         }
         if (now - self->last_gc > self->opt.gc_interval) {
             self->last_gc = now;

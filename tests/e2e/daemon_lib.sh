@@ -45,6 +45,7 @@ _daemon_cleanup() {
   for pid in $(test_daemon_pids); do kill -KILL "$pid" 2>/dev/null || true; done
   [[ -z $PROXY_PID ]] || kill "$PROXY_PID" 2>/dev/null || true
   [[ -z $S3_PIDFILE ]] || bash "$S3_SCRIPTS/stop-s3-server.sh" "$S3_PIDFILE" 2>/dev/null || true
+  set +e # under set -e the next line would end the trap before lib.sh's cleanup runs
   (exit "$rc")
   _cleanup
 }
@@ -53,7 +54,12 @@ trap _daemon_cleanup EXIT
 # ---------------------------------------------------------------- S3
 
 # start_s3 [PORT]: starts the loopback server (data in $TEST_TMP/s3), on PORT if given.
+# Without node and npm (which the server needs) the test is skipped (exit 77).
 start_s3() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "node or npm is not installed: skipping $TEST_NAME (it needs the loopback S3 server)"
+    exit 77
+  fi
   local port=${1:-0} env_file=$TEST_TMP/s3.env
   bash "$S3_SCRIPTS/start-s3-server.sh" --prefix "$KACHE_BUILD_ROOT/s3-server" --data "$TEST_TMP/s3" \
     --bucket kache-test --port "$port" >"$env_file" 2>"$TEST_TMP/s3-start.err" ||
@@ -212,16 +218,16 @@ EOF
 # now_ms: the clock the event log uses (ms since the epoch).
 now_ms() { date +%s%3N; }
 
-# event_values SINCE_MS OUTCOME [SOURCE]: wrapper_us of the current machine's
-# events with this outcome (and source) logged since SINCE_MS, one per line.
+# event_values SINCE_MS OUTCOME [UNTIL_MS]: wrapper_us of the current machine's
+# events with this outcome logged from SINCE_MS (until UNTIL_MS), one per line.
 event_values() {
   events_json | python3 -c '
 import json, sys
-since, outcome, source = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+since, outcome, until = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 for e in json.load(sys.stdin):
-    if e["ts_ms"] >= since and e["outcome"] == outcome and (not source or e.get("source") == source):
+    if since <= e["ts_ms"] < until and e["outcome"] == outcome:
         print(e["wrapper_us"])
-' "$1" "$2" "${3:-}"
+' "$1" "$2" "${3:-99999999999999}"
 }
 
 # median / maximum of numbers on stdin ("-" if none).
