@@ -13,26 +13,8 @@ namespace kache::remote::detail {
 
 namespace fs = std::filesystem;
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-    if (this != &o) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = o.release();
-    }
-    return *this;
-}
-
-Fd::~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
-int Fd::release() noexcept {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-}
-
-Result<void> Fd::close(const fs::path& what) {
-    int f = release();
+Result<void> close_reporting(Fd& fd, const fs::path& what) {
+    int f = fd.release();
     if (f >= 0 && ::close(f) != 0 && errno != EINTR) return std::unexpected(errno_error(errno, "close", what));
     return ok();
 }
@@ -98,7 +80,7 @@ Result<void> TempFile::reset() {
 
 Result<void> TempFile::finish(bool durable) {
     if (durable && ::fsync(fd_.get()) != 0) return std::unexpected(errno_error(errno, "cannot fsync", path_));
-    return fd_.close(path_);
+    return close_reporting(fd_, path_);
 }
 
 Result<void> TempFile::commit_replace(const fs::path& dest, bool durable) {

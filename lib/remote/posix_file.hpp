@@ -3,6 +3,7 @@
 #pragma once
 
 #include <kache/error.hpp>
+#include <kache/util/fs.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -11,26 +12,10 @@
 
 namespace kache::remote::detail {
 
-// Owns a file descriptor; closes it on destruction.
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(o.release()) {}
-    Fd& operator=(Fd&& o) noexcept;
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd();
-
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    int release() noexcept;
-    // Closes now, reporting a failed close (which on NFS can mean lost writes).
-    Result<void> close(const std::filesystem::path& what);
-
-private:
-    int fd_ = -1;
-};
+// The descriptor owner is util's; closing with an error report is the extra
+// the remote needs (a failed close on NFS can mean lost writes).
+using Fd = util::UniqueFd;
+Result<void> close_reporting(Fd& fd, const std::filesystem::path& what);
 
 // An error for a failed system call on `what`. EACCES/EPERM/EROFS map to `denied_kind`
 // (ErrorKind::denied for the shared remote directory, ErrorKind::io for local files),
