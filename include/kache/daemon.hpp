@@ -32,6 +32,7 @@ struct Options {
     std::chrono::seconds drain_timeout{30};     // how long stop waits for in-flight uploads
     std::chrono::seconds intent_rescan{60};     // how often upload-queue/ is read again for lost intents
     std::chrono::seconds parked_retry{600};     // how long an intent that failed for good waits to be retried
+    int prefetch_workers = 6;                   // parallel transfers while prefetching
     std::size_t prefetch_max_entries = 5000;
     std::uint64_t prefetch_max_bytes = 8ull << 30;
     std::chrono::seconds prefetch_max_time{300};

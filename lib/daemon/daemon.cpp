@@ -478,8 +478,34 @@ struct Daemon::Impl {
         return order;
     }
 
+    // Imports what the remote has for one package version; returns (entries, bytes).
+    std::pair<std::size_t, std::uint64_t> prefetch_package(remote::RemoteBackend& be, const std::string& name,
+                                                          const std::string& version) {
+        std::size_t count = 0;
+        std::uint64_t bytes = 0;
+        auto objects = be.list(remote::crate_manifest_prefix(name) + remote::key_safe(version) + "/");
+        if (!objects) {
+            error("prefetch list of " + name + ": " + objects.error().message);
+            return {0, 0};
+        }
+        for (auto& o : *objects) {
+            auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
+            if (!k2 || store->has_entry(*k2)) continue;
+            store->set_origin(*k2, "prefetched"); // before it lands, as for checks
+            auto pulled = remote::pull_entry(*store, be, o.key);
+            if (!pulled) {
+                if (!store->has_entry(*k2)) (void)store->take_origin(*k2);
+                error("prefetch of " + o.key + ": " + pulled.error().message);
+                continue;
+            }
+            ++count;
+            ++prefetched;
+            bytes += *pulled;
+        }
+        return {count, bytes};
+    }
+
     void prefetch_worker() {
-        std::unique_ptr<remote::RemoteBackend> be;
         while (true) {
             std::string root;
             {
@@ -489,48 +515,36 @@ struct Daemon::Impl {
                 root = sessions.front();
                 sessions.pop_front();
             }
-            if (!be) {
-                auto b = backend();
-                if (!b) {
-                    error("prefetch: " + b.error().message);
-                    continue;
-                }
-                be = std::move(*b);
-            }
             auto t0 = Clock::now();
             auto order = graph(root);
             if (!order) {
                 log.write("info", "prefetch skipped for " + root + ": " + order.error().message);
                 continue;
             }
-            std::size_t count = 0;
-            std::uint64_t bytes = 0;
-            for (auto& [name, version] : *order) {
-                if (workers_exit || count >= opt.prefetch_max_entries || bytes >= opt.prefetch_max_bytes ||
-                    Clock::now() - t0 > opt.prefetch_max_time)
-                    break;
-                auto objects = be->list(remote::crate_manifest_prefix(name) + remote::key_safe(version) + "/");
-                if (!objects) {
-                    error("prefetch list of " + name + ": " + objects.error().message);
-                    continue;
+            // Several transfers at once, taking packages in dependency order, so
+            // the first crates cargo compiles are the first to arrive.
+            std::atomic<std::size_t> next{0}, count{0};
+            std::atomic<std::uint64_t> bytes{0};
+            auto work = [&] {
+                auto b = backend();
+                if (!b) {
+                    error("prefetch: " + b.error().message);
+                    return;
                 }
-                for (auto& o : *objects) {
-                    auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
-                    if (!k2 || store->has_entry(*k2)) continue;
-                    store->set_origin(*k2, "prefetched"); // before it lands, as for checks
-                    auto pulled = remote::pull_entry(*store, *be, o.key);
-                    if (!pulled) {
-                        if (!store->has_entry(*k2)) (void)store->take_origin(*k2);
-                        error("prefetch of " + o.key + ": " + pulled.error().message);
-                        continue;
-                    }
-                    ++count;
-                    ++prefetched;
-                    bytes += *pulled;
+                for (std::size_t i; (i = next++) < order->size();) {
+                    if (workers_exit || count >= opt.prefetch_max_entries || bytes >= opt.prefetch_max_bytes ||
+                        Clock::now() - t0 > opt.prefetch_max_time)
+                        break;
+                    auto [n, size] = prefetch_package(**b, (*order)[i].first, (*order)[i].second);
+                    count += n;
+                    bytes += size;
                 }
-            }
-            log.write("info", "prefetched " + std::to_string(count) + " entries (" + util::human_bytes(bytes) + ") for " +
-                                  root + " in " +
+            };
+            std::vector<std::thread> pool;
+            for (int w = 0; w < std::max(1, opt.prefetch_workers); ++w) pool.emplace_back(work);
+            for (auto& t : pool) t.join();
+            log.write("info", "prefetched " + std::to_string(count.load()) + " entries (" + util::human_bytes(bytes) +
+                                  ") for " + root + " in " +
                                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()) +
                                   " ms");
         }
