@@ -68,7 +68,10 @@ public:
     FileHashCache(std::filesystem::path dir, std::filesystem::path tmp);
 
     // The digest of the file at path (absolute), via the cache when the stamp matches.
-    Result<Digest> digest(const std::filesystem::path& path);
+    // ignore_ctime: for store blobs only, whose ctime moves whenever a hardlinked
+    // output is created or removed (`cargo clean`); size, mtime and inode still
+    // have to match, and blobs are read-only files nobody writes in place.
+    Result<Digest> digest(const std::filesystem::path& path, bool ignore_ctime = false);
 
     // Records that the file at path, as it is now, has digest d (used right after
     // kache itself wrote the file, so the digest is known without reading it).

@@ -138,7 +138,7 @@ fs::path FileHashCache::entry_path(const util::FileStamp& st) const {
     return dir_ / h.substr(0, 2) / h.substr(2);
 }
 
-Result<Digest> FileHashCache::digest(const fs::path& path) {
+Result<Digest> FileHashCache::digest(const fs::path& path, bool ignore_ctime) {
     auto st = util::stamp(path);
     if (!st) return std::unexpected(st.error());
     if (st->size < k_min_cached_size) return of_file(path);
@@ -150,7 +150,7 @@ Result<Digest> FileHashCache::digest(const fs::path& path) {
         ::close(fd);
         if (n == static_cast<ssize_t>(sizeof rec) && std::memcmp(rec.magic, k_magic, 4) == 0 &&
             rec.check == record_check(rec) && rec.size == st->size && rec.mtime_ns == st->mtime_ns &&
-            rec.ctime_ns == st->ctime_ns && rec.inode == st->inode && rec.device == st->device) {
+            (ignore_ctime || rec.ctime_ns == st->ctime_ns) && rec.inode == st->inode && rec.device == st->device) {
             Digest d;
             std::memcpy(d.bytes.data(), rec.digest, 16);
             return d;

@@ -287,7 +287,7 @@ private:
                 // Through the stat-keyed cache: a blob whose stamp is unchanged since
                 // kache last saw it hashed right is not read again; any write to it
                 // (or to a hardlinked output) changes the stamp and forces a rehash.
-                auto d = hashes_->digest(blob);
+                auto d = hashes_->digest(blob, /*ignore_ctime=*/true);
                 if (!d) return std::unexpected(d.error());
                 if (*d != o.blob) {
                     ::unlink(blob.c_str());

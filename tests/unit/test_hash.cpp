@@ -272,7 +272,7 @@ TEST_CASE("hash: FileHashCache serves remembered digests", "[hash][hashcache]") 
     CHECK(*s == hash::of("small content"));
 }
 
-TEST_CASE("hash: FileHashCache keys records by path", "[hash][hashcache]") {
+TEST_CASE("hash: FileHashCache keeps one record per file", "[hash][hashcache]") {
     TempDir dir;
     fs::create_directories(dir / "tmp");
     hash::FileHashCache cache(dir / "cache", dir / "tmp");
@@ -297,4 +297,32 @@ TEST_CASE("hash: FileHashCache keys records by path", "[hash][hashcache]") {
         if (it->is_regular_file()) write_file(it->path(), "garbage");
     CHECK(*cache.digest(dir / "a") == hash::of(a));
     CHECK(*cache.digest(dir / "b") == hash::of(b));
+}
+
+TEST_CASE("hash: FileHashCache for blobs ignores only the ctime", "[hash][hashcache]") {
+    TempDir dir;
+    fs::create_directories(dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp");
+    fs::path blob = dir / "blob";
+    std::string v1 = kache::test::random_bytes(90 * 1024, 21);
+    write_file(blob, v1);
+    age_file(blob, 7200);
+    REQUIRE(cache.digest(blob, true));
+
+    // A hardlink made and removed (what restoring and `cargo clean` do) moves
+    // the ctime only: the remembered digest still serves, with no rehash.
+    hash::Digest planted = hash::of("planted");
+    cache.remember(blob, planted);
+    fs::create_hard_link(blob, dir / "out.rlib");
+    fs::remove(dir / "out.rlib");
+    CHECK(*cache.digest(blob, true) == planted);
+    CHECK(*cache.digest(blob, false) == hash::of(v1)); // the strict form rehashes
+
+    // A write in place moves the mtime: detected even when ignoring the ctime.
+    cache.remember(blob, planted);
+    std::string v2 = v1;
+    v2[100] ^= 0x11;
+    ::usleep(20'000);
+    write_file(blob, v2);
+    CHECK(*cache.digest(blob, true) == hash::of(v2));
 }
