@@ -51,7 +51,12 @@ struct Summary {
 };
 Summary summarize(const std::vector<Event>& events);
 
-// The log file is rotated when it grows past this.
+// The log file is rotated when it grows past this; the newest k_keep_rotated
+// rotated files are kept, older ones removed.
 inline constexpr std::uint64_t k_rotate_bytes = 32ull << 20;
+inline constexpr std::size_t k_keep_rotated = 3;
+
+// Removes all but the newest `keep` rotated log files.
+void prune_rotated(const std::filesystem::path& events_dir, std::size_t keep = k_keep_rotated);
 
 } // namespace kache::events

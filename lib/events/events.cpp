@@ -70,7 +70,7 @@ void append(const fs::path& dir, const Event& e) {
     if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > k_rotate_bytes) {
         // Rename is atomic: concurrent appenders land in one file or the other.
         fs::path rotated = dir / ("events-" + std::to_string(util::now_ns() / 1000000) + ".jsonl");
-        ::rename(file.c_str(), rotated.c_str());
+        if (::rename(file.c_str(), rotated.c_str()) == 0) prune_rotated(dir);
     }
     util::write_all(fd, line);
 }
@@ -97,6 +97,17 @@ std::vector<Event> read_all(const fs::path& dir) {
         }
     }
     return out;
+}
+
+void prune_rotated(const fs::path& dir, std::size_t keep) {
+    std::vector<fs::path> rotated;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        auto name = it->path().filename().string();
+        if (name.starts_with("events-") && name.ends_with(".jsonl")) rotated.push_back(it->path());
+    }
+    std::sort(rotated.begin(), rotated.end()); // the names carry their time: oldest first
+    for (std::size_t i = 0; i + keep < rotated.size(); ++i) fs::remove(rotated[i], ec);
 }
 
 void clear(const fs::path& dir) {

@@ -255,3 +255,13 @@ TEST_CASE("events: clear removes the log", "[events]") {
     CHECK(events::read_all(dir.path()).size() == 1);
     events::clear(dir / "does-not-exist"); // harmless
 }
+
+TEST_CASE("events: only the newest rotated logs are kept", "[events]") {
+    TempDir dir;
+    for (int i = 0; i < 6; ++i) kache::test::write_file(dir / ("events-100" + std::to_string(i) + ".jsonl"), "{}\n");
+    kache::test::write_file(dir / "events.jsonl", "{}\n");
+    events::prune_rotated(dir.path(), 3);
+    std::set<std::string> left;
+    for (auto& e : std::filesystem::directory_iterator(dir.path())) left.insert(e.path().filename().string());
+    CHECK(left == std::set<std::string>{"events-1003.jsonl", "events-1004.jsonl", "events-1005.jsonl", "events.jsonl"});
+}
