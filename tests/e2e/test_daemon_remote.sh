@@ -18,20 +18,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 
-copy_source() { # FROM TO: the workspace without target/
-  mkdir -p "$2"
-  (cd "$1" && tar cf - --exclude=./target .) | (cd "$2" && tar xf -)
-}
-
 w_a=$TEST_TMP/machine-a/src/workload
-if [[ -n ${KACHE_WORKLOAD_DIR:-} ]]; then
-  [[ -f $KACHE_WORKLOAD_DIR/Cargo.toml ]] || fail "KACHE_WORKLOAD_DIR=$KACHE_WORKLOAD_DIR has no Cargo.toml"
-  note "copying the workload from $KACHE_WORKLOAD_DIR"
-  copy_source "$KACHE_WORKLOAD_DIR" "$w_a"
-else
-  note "generating the workload"
-  bash "$KACHE_SOURCE_ROOT/bench/make-workload.sh" "$w_a" || fail "bench/make-workload.sh failed"
-fi
+get_workload "$w_a"
 w_b=$TEST_TMP/machine-b/elsewhere/checkout
 copy_source "$w_a" "$w_b"
 

@@ -57,22 +57,8 @@ print("   throughput %s: %d entries, %d bytes (%.1f MB), %.2f s wall: %.0f entri
 ' "$@"
 }
 
-# copy_source FROM TO: the workspace without target/.
-copy_source() {
-  mkdir -p "$2"
-  (cd "$1" && tar cf - --exclude=./target .) | (cd "$2" && tar xf -)
-}
-
 wa=$TEST_TMP/a/work/workload
-if [[ -n ${KACHE_WORKLOAD_DIR:-} ]]; then
-  [[ -f $KACHE_WORKLOAD_DIR/Cargo.toml ]] || fail "KACHE_WORKLOAD_DIR=$KACHE_WORKLOAD_DIR has no Cargo.toml"
-  note "copying the workload from $KACHE_WORKLOAD_DIR"
-  copy_source "$KACHE_WORKLOAD_DIR" "$wa"
-else
-  note "generating the workload"
-  bash "$KACHE_SOURCE_ROOT/bench/make-workload.sh" "$wa" >"$TEST_TMP/make-workload.log" 2>&1 ||
-    fail "bench/make-workload.sh failed: $(tail -5 "$TEST_TMP/make-workload.log")"
-fi
+get_workload "$wa"
 
 note "starting the S3 server"
 start_s3

@@ -11,21 +11,8 @@
 # compiles and run on every build-script run: they are reported, not counted.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# copy_source FROM TO: the workspace without target/.
-copy_source() {
-  mkdir -p "$2"
-  (cd "$1" && tar cf - --exclude=./target .) | (cd "$2" && tar xf -)
-}
-
 w=$TEST_TMP/workload
-if [[ -n ${KACHE_WORKLOAD_DIR:-} ]]; then
-  [[ -f $KACHE_WORKLOAD_DIR/Cargo.toml ]] || fail "KACHE_WORKLOAD_DIR=$KACHE_WORKLOAD_DIR has no Cargo.toml"
-  note "copying the workload from $KACHE_WORKLOAD_DIR"
-  copy_source "$KACHE_WORKLOAD_DIR" "$w"
-else
-  note "generating the workload"
-  bash "$KACHE_SOURCE_ROOT/bench/make-workload.sh" "$w" || fail "bench/make-workload.sh failed"
-fi
+get_workload "$w"
 
 # kw_outputs DIR: what the program prints for a few deterministic commands.
 kw_outputs() {
