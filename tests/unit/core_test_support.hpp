@@ -1,6 +1,8 @@
 // Helpers shared by the core unit tests: temp directories and small file I/O.
 #pragma once
 
+#include <kache/store.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
@@ -43,6 +45,14 @@ public:
 private:
     fs::path path_;
 };
+
+// Opens (creating) a store, failing the test with the store's own message.
+inline store::Store open_store(const fs::path& root) {
+    auto s = store::Store::open(root);
+    INFO((s ? std::string() : s.error().message));
+    REQUIRE(s);
+    return std::move(*s);
+}
 
 inline void write_file(const fs::path& p, const std::string& data) {
     fs::create_directories(p.parent_path());

@@ -16,15 +16,9 @@ using namespace kache;
 using kache::test::TempDir;
 using kache::test::write_file;
 namespace fs = std::filesystem;
+using kache::test::open_store;
 
 namespace {
-
-store::Store open_store(const fs::path& root) {
-    auto s = store::Store::open(root);
-    INFO((s ? std::string() : s.error().message));
-    REQUIRE(s);
-    return std::move(*s);
-}
 
 std::uint32_t mode_of(const fs::path& p) { return kache::test::stat_of(p).st_mode & 07777; }
 

@@ -2,6 +2,8 @@
 // (tests/s3/start-s3-server.sh) and fault proxy (tests/s3/fault-proxy.py) as RAII objects.
 #pragma once
 
+#include "../core_test_support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -30,49 +32,11 @@ namespace kache::remote::test {
 
 namespace fs = std::filesystem;
 
-// A fresh directory, removed with its contents on destruction.
-class TempDir {
-public:
-    explicit TempDir(const std::string& tag = "kache-remote-test") {
-        std::string tmpl = (fs::temp_directory_path() / (tag + ".XXXXXX")).string();
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        REQUIRE(::mkdtemp(buf.data()) != nullptr);
-        path_ = buf.data();
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
-
-inline void write_file(const fs::path& p, const std::string& data) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << data;
-    REQUIRE(out.good());
-}
-
-inline std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    REQUIRE(in.good());
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-inline std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(rng() & 0xff);
-    return s;
-}
+// Temp directories and file helpers are the core tests' own.
+using kache::test::random_bytes;
+using kache::test::read_file;
+using kache::test::TempDir;
+using kache::test::write_file;
 
 // The directory holding an executable called name on PATH, or "".
 inline std::string which(const std::string& name) {

@@ -22,15 +22,9 @@ using kache::remote::test::read_file;
 using kache::remote::test::TempDir;
 using kache::remote::test::write_file;
 namespace fs = std::filesystem;
+using kache::test::open_store;
 
 namespace {
-
-store::Store open_store(const fs::path& root) {
-    auto s = store::Store::open(root);
-    INFO((s ? std::string() : s.error().message));
-    REQUIRE(s);
-    return std::move(*s);
-}
 
 hash::Digest put(store::Store& s, const std::string& bytes) {
     auto d = s.put_blob(bytes);
