@@ -4,6 +4,7 @@
 #include <kache/ipc.hpp>
 #include <kache/store.hpp>
 #include <kache/util/fs.hpp>
+#include <kache/util/json.hpp>
 #include <kache/wrapper.hpp>
 
 #include <unistd.h>
@@ -55,15 +56,6 @@ Result<store::Store> open_store(const config::Config& cfg) {
     return store::Store::open(cfg.cache_dir);
 }
 
-std::string json_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out;
-}
-
 int cmd_stats(const std::vector<std::string>& args) {
     bool json = false, zero = false;
     for (auto& a : args) {
@@ -98,7 +90,7 @@ int cmd_stats(const std::vector<std::string>& args) {
                     (unsigned long long)s.errors, s.hit_rate(), (unsigned long long)s.local_hits,
                     (unsigned long long)s.remote_hits, (unsigned long long)s.prefetched_hits,
                     (long long)s.time_saved_ms, (unsigned long long)u.blob_bytes, (unsigned long long)u.entries,
-                    (unsigned long long)u.blobs, json_escape(store->root().string()).c_str(), daemon.c_str());
+                    (unsigned long long)u.blobs, util::json_escape(store->root().string()).c_str(), daemon.c_str());
         return 0;
     }
     std::printf("cache dir         %s\n", store->root().c_str());

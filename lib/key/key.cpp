@@ -1,5 +1,6 @@
 #include <kache/key.hpp>
 #include <kache/util/fs.hpp>
+#include <kache/util/json.hpp>
 
 #include <unistd.h>
 
@@ -14,21 +15,6 @@ namespace {
 bool is_path_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '/' || c == '~' ||
            c == '+' || c == '@';
-}
-
-std::string json_escape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else out.push_back(c);
-    }
-    return out;
 }
 
 // Replaces `from` by `to` wherever from stands as a whole path prefix.
@@ -102,14 +88,14 @@ std::string PathMap::expand(std::string_view text) const {
 
 std::string PathMap::normalize_json(std::string_view text) const {
     std::string out(text);
-    for (auto& r : roots_) out = replace_paths(out, json_escape(r.path), sentinel(r.name));
+    for (auto& r : roots_) out = replace_paths(out, util::json_escape(r.path), sentinel(r.name));
     return out;
 }
 
 std::string PathMap::expand_json(std::string_view text) const {
     std::string out(text);
     if (out.find("{{kache:") == std::string::npos) return out;
-    for (auto& r : roots_) out = replace_all(out, sentinel(r.name), json_escape(r.path));
+    for (auto& r : roots_) out = replace_all(out, sentinel(r.name), util::json_escape(r.path));
     return out;
 }
 
@@ -133,7 +119,7 @@ std::string PathMap::normalize_output(std::string_view text, bool json) const {
 std::string PathMap::unremap_output(std::string_view text, bool json) const {
     std::string out(text);
     if (out.find("/kache/") == std::string::npos) return out;
-    for (auto& r : roots_) out = replace_paths(out, remap_target(r.name), json ? json_escape(r.path) : r.path);
+    for (auto& r : roots_) out = replace_paths(out, remap_target(r.name), json ? util::json_escape(r.path) : r.path);
     return out;
 }
 

@@ -145,8 +145,9 @@ Result<std::map<std::string, JsonScalar>> parse_flat_json(std::string_view json)
     return out;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-    out.push_back('"');
+std::string json_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
     for (unsigned char c : s) {
         if (c == '"' || c == '\\') {
             out.push_back('\\');
@@ -157,6 +158,12 @@ void append_json_string(std::string& out, std::string_view s) {
             out += buf;
         } else out.push_back(static_cast<char>(c));
     }
+    return out;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out.push_back('"');
+    out += json_escape(s);
     out.push_back('"');
 }
 

@@ -22,4 +22,7 @@ Result<std::map<std::string, JsonScalar>> parse_flat_json(std::string_view json)
 // Appends s as a JSON string literal (quotes and escapes included).
 void append_json_string(std::string& out, std::string_view s);
 
+// s escaped for use inside a JSON string literal, without the quotes.
+std::string json_escape(std::string_view s);
+
 } // namespace kache::util
