@@ -44,3 +44,19 @@ for t in "$TEST_TMP/targets/one" "$TEST_TMP/other-targets/two"; do
   out=$("$t/debug/fixture-app") || fail "$t/debug/fixture-app failed"
   grep -qxF "greeting=hello from DATA" <<<"$out" || fail "program built into CARGO_TARGET_DIR=$t prints: $(tr '\n' ' ' <<<"$out")"
 done
+
+note "a path written into an artifact (env!(\"CARGO_MANIFEST_DIR\")) is never served to another checkout"
+ws3=$(new_workspace embed/one)
+ws4=$(new_workspace embed/two)
+for w in "$ws3" "$ws4"; do
+  replace_in "$w/app/src/main.rs" 'fn main() {' 'fn main() {
+    println!("manifest_dir={}", env!("CARGO_MANIFEST_DIR"));'
+done
+kcargo "$ws3" build
+grep -qxF "manifest_dir=$ws3/app" <(app_output "$ws3") || fail "the program at $ws3 does not print its own manifest dir"
+kcargo "$ws4" build
+# The app must be compiled again (its artifact would carry ws3's path); every
+# other unit is the same as before and hits.
+assert_compiled_set 'app:fixture_app' "the second checkout with a path embedded in the app"
+grep -qxF "manifest_dir=$ws4/app" <(app_output "$ws4") ||
+  fail "the program at $ws4 prints $(app_output "$ws4" | grep manifest_dir) (a foreign artifact was served)"
