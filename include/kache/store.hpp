@@ -6,8 +6,10 @@
 //   store->restore_file(blob, dest, mode, how);      // reflink / hardlink / copy
 //
 // Layout (DESIGN.md): blobs/ab/<hash> (read-only, immutable), manifests/ab/<K1>,
-// entries/ab/<K2>, locks/, upload-queue/, events/, tmp/. Every write lands by
-// write-to-tmp + rename, so a reader never sees a partial file.
+// entries/ab/<K2>, locks/<K1>, upload-queue/<K2> (upload intents), origin/<K2> (entries
+// the daemon imported), events/, hashcache/, toolchains/, tmp/, and the marker file
+// no-reflink. Every write lands by write-to-tmp + rename, so a reader never sees a
+// partial file.
 #pragma once
 
 #include <kache/error.hpp>
@@ -103,15 +105,15 @@ public:
     fs::path events_dir() const { return root_ / "events"; }
     fs::path hash_cache_dir() const { return root_ / "hashcache"; }
     fs::path toolchain_dir() const { return root_ / "toolchains"; }
-    fs::path upload_queue_dir() const { return root_ / "upload-queue"; }
 
     // Manifest of k1; ErrorKind::not_found if none.
     Result<Manifest> read_manifest(const hash::Digest& k1) const;
     // Adds set in front of k1's manifest (dropping an equal older one), keeping at
     // most max_sets. Callers hold k1's lock, so concurrent writers do not lose sets.
     Result<void> add_input_set(const hash::Digest& k1, const key::InputSet& set, std::size_t max_sets = 32);
-    // Writes a whole manifest (used when importing from a remote).
-    Result<void> write_manifest(const hash::Digest& k1, const Manifest& m);
+    // The input set in k1's manifest that produced entry k2 (result_key(k1, set) == k2);
+    // nullopt when the manifest is missing or no longer lists it (the cap keeps the newest).
+    std::optional<key::InputSet> input_set_of(const hash::Digest& k1, const hash::Digest& k2) const;
 
     // Entry of k2; ErrorKind::not_found if none, ErrorKind::corrupt if unreadable.
     Result<Entry> read_entry(const hash::Digest& k2) const;
@@ -125,15 +127,10 @@ public:
     Result<hash::Digest> put_blob_file(const fs::path& src, Placement how);
     // Stores bytes as a blob.
     Result<hash::Digest> put_blob(std::string_view data);
-    // Stores the file at src as blob d, trusting nothing: the content is hashed
-    // and must equal d (ErrorKind::corrupt otherwise). Used to import remote blobs.
-    Result<void> import_blob(const fs::path& src, const hash::Digest& d);
     bool has_blob(const hash::Digest& d) const;
     // Reads a blob whole (at most max_bytes), verifying its digest; a corrupt
     // blob is removed and ErrorKind::corrupt returned.
     Result<std::string> read_blob(const hash::Digest& d, std::uint64_t max_bytes = 256 << 20) const;
-    // Rehashes a blob; removes it and returns ErrorKind::corrupt on a mismatch.
-    Result<void> verify_blob(const hash::Digest& d) const;
     // Places blob d at dest with mode: reflink, else hardlink (if allowed), else
     // copy; dest gets a fresh mtime. Returns how it was placed ("reflink", "link", "copy").
     Result<const char*> restore_file(const hash::Digest& d, const fs::path& dest, std::uint32_t mode,
@@ -168,6 +165,8 @@ public:
 
 private:
     explicit Store(fs::path root) : root_(std::move(root)) {}
+    fs::path upload_queue_dir() const;
+    Result<void> write_manifest(const hash::Digest& k1, const Manifest& m);
     fs::path root_;
 };
 

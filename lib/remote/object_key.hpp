@@ -1,6 +1,7 @@
 // lib/remote/object_key.hpp — the rules every backend applies to object keys before using
-// them (private to libkache_remote). Keys are relative, '/'-separated, and portable: the
-// same key must name the same object on S3 and in a shared directory.
+// them (private to libkache_remote; implemented in layout.cpp, next to the key names).
+// Keys are relative, '/'-separated, and portable: the same key must name the same object
+// on S3 and in a shared directory.
 #pragma once
 
 #include <kache/error.hpp>

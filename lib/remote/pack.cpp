@@ -168,25 +168,6 @@ std::map<hash::Digest, std::uint64_t> referenced_blobs(const store::Entry& e) {
 
 } // namespace
 
-std::string key_safe(std::string_view name) {
-    std::string out;
-    for (char c : name) {
-        bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-        out.push_back(keep ? c : '_');
-    }
-    if (out.empty() || out == "." || out == "..") out = "_" + out;
-    return out;
-}
-
-std::string pack_key(const store::Entry& e) { return "v1/packs/" + key_safe(e.crate) + "/" + e.k2.hex() + ".pack"; }
-
-std::string manifest_key(const store::Entry& e) {
-    return crate_manifest_prefix(e.crate) + key_safe(e.version.empty() ? "0" : e.version) + "/" + e.k1.hex() + "/" +
-           e.k2.hex();
-}
-
-std::string crate_manifest_prefix(std::string_view crate) { return "v1/manifests/" + key_safe(crate) + "/"; }
-
 Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, const fs::path& dest, int level) {
     int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return fail(ErrorKind::io, "cannot create " + dest.string() + ": " + std::strerror(errno));

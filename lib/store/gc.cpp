@@ -23,50 +23,10 @@ std::int64_t mtime_ns(const fs::path& p) {
 
 void Store::touch_entry(const hash::Digest& k2) const { (void)util::touch_now(entry_path(k2)); }
 
-void Store::set_origin(const hash::Digest& k2, std::string_view origin) const {
-    fs::path p = root_ / "origin" / k2.hex();
-    if (!util::write_file_atomic(p, origin, tmp_dir())) {
-        (void)util::make_dirs(p.parent_path());
-        (void)util::write_file_atomic(p, origin, tmp_dir());
-    }
-}
-
-std::string Store::take_origin(const hash::Digest& k2) const {
-    fs::path p = root_ / "origin" / k2.hex();
-    auto text = util::read_file_bounded(p, 64);
-    if (!text) return "";
-    ::unlink(p.c_str());
-    return *text == "remote" || *text == "prefetched" ? *text : "";
-}
-
-Result<void> Store::add_upload_intent(const hash::Digest& k2) const {
-    fs::path p = upload_queue_dir() / k2.hex();
-    auto r = util::write_file_atomic(p, k2.hex() + "\n", tmp_dir());
-    if (!r && r.error().kind == ErrorKind::not_found) {
-        (void)util::make_dirs(p.parent_path());
-        r = util::write_file_atomic(p, k2.hex() + "\n", tmp_dir());
-    }
-    return r;
-}
-
-void Store::remove_upload_intent(const hash::Digest& k2) const { ::unlink((upload_queue_dir() / k2.hex()).c_str()); }
-
-std::vector<hash::Digest> Store::upload_intents() const {
-    std::vector<std::pair<std::int64_t, hash::Digest>> found;
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(upload_queue_dir(), ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-        if (auto d = hash::Digest::from_hex(it->path().filename().string()))
-            found.emplace_back(mtime_ns(it->path()), *d);
-    }
-    std::sort(found.begin(), found.end()); // oldest first
-    std::vector<hash::Digest> out;
-    for (auto& [_, d] : found) out.push_back(d);
-    return out;
-}
-
 Result<GcReport> Store::gc(std::uint64_t max_bytes) {
     GcReport report;
     std::int64_t now = util::now_ns();
+    // Never evict an entry the daemon still has to upload.
     auto keep_list = upload_intents();
     std::set<hash::Digest> keep(keep_list.begin(), keep_list.end());
 
@@ -107,7 +67,7 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
     // Only referenced blobs count against the cap: the rest go below anyway.
     total = 0;
     for (auto& [d, n] : refs)
-        if (n > 0 && blob_size.contains(d)) total += blob_size[d];
+        if (auto size = blob_size.find(d); n > 0 && size != blob_size.end()) total += size->second;
 
     // Drop least-recently-used entries until the referenced blobs fit.
     for (auto& it : items) {
@@ -116,15 +76,21 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
         if (!remove_entry(it.entry.k2)) continue;
         ++report.entries_removed;
         each_blob(it.entry, [&](const hash::Digest& d) {
-            if (--refs[d] == 0 && blob_size.contains(d)) total -= blob_size[d];
+            auto size = blob_size.find(d);
+            if (--refs[d] == 0 && size != blob_size.end()) total -= size->second;
         });
     }
     // Remove unreferenced blobs, except very young ones: a compile may have
     // stored them and not yet written the entry that names them.
+    // A blob that lost its last reference above goes whatever its age; only one that no
+    // entry ever named is spared while young. (Look up without inserting: an insert here
+    // would make every blob look once-referenced and the young guard never fire.)
     for (auto& [d, size] : blob_size) {
-        if (refs[d] > 0) continue;
+        auto ref = refs.find(d);
+        bool never_referenced = ref == refs.end();
+        if (!never_referenced && ref->second > 0) continue;
         fs::path p = blob_path(d);
-        if (now - mtime_ns(p) < k_young_ns && refs.find(d) == refs.end()) continue;
+        if (never_referenced && now - mtime_ns(p) < k_young_ns) continue;
         if (::unlink(p.c_str()) == 0) {
             ++report.blobs_removed;
             report.bytes_freed += size;

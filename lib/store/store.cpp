@@ -140,21 +140,6 @@ Result<hash::Digest> Store::put_blob(std::string_view data) {
     return d;
 }
 
-Result<void> Store::import_blob(const fs::path& src, const hash::Digest& d) {
-    auto got = hash::of_file(src);
-    if (!got) return std::unexpected(got.error());
-    if (*got != d) return fail(ErrorKind::corrupt, "blob content does not match its name " + d.hex());
-    fs::path dest = blob_path(d);
-    if (::access(dest.c_str(), F_OK) == 0) return ok();
-    ::chmod(src.c_str(), 0444);
-    return with_parent(dest, [&]() -> Result<void> {
-        if (::rename(src.c_str(), dest.c_str()) != 0)
-            return fail(errno == ENOENT ? ErrorKind::not_found : ErrorKind::io,
-                        "cannot store blob " + dest.string() + ": " + std::strerror(errno));
-        return ok();
-    });
-}
-
 Result<std::string> Store::read_blob(const hash::Digest& d, std::uint64_t max_bytes) const {
     auto data = util::read_file_bounded(blob_path(d), max_bytes);
     if (!data) return data;
@@ -163,16 +148,6 @@ Result<std::string> Store::read_blob(const hash::Digest& d, std::uint64_t max_by
         return fail(ErrorKind::corrupt, "blob " + d.hex() + " is corrupt (removed)");
     }
     return data;
-}
-
-Result<void> Store::verify_blob(const hash::Digest& d) const {
-    auto got = hash::of_file(blob_path(d));
-    if (!got) return std::unexpected(got.error());
-    if (*got != d) {
-        ::unlink(blob_path(d).c_str());
-        return fail(ErrorKind::corrupt, "blob " + d.hex() + " is corrupt (removed)");
-    }
-    return ok();
 }
 
 Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& dest, std::uint32_t mode,
@@ -207,6 +182,22 @@ Result<util::FileLock> Store::lock_key(const hash::Digest& k1, std::chrono::mill
         l = util::FileLock::acquire(p, timeout);
     }
     return l;
+}
+
+void Store::set_origin(const hash::Digest& k2, std::string_view origin) const {
+    fs::path p = root_ / "origin" / k2.hex();
+    if (!util::write_file_atomic(p, origin, tmp_dir())) {
+        (void)util::make_dirs(p.parent_path());
+        (void)util::write_file_atomic(p, origin, tmp_dir());
+    }
+}
+
+std::string Store::take_origin(const hash::Digest& k2) const {
+    fs::path p = root_ / "origin" / k2.hex();
+    auto text = util::read_file_bounded(p, 64);
+    if (!text) return "";
+    ::unlink(p.c_str());
+    return *text == "remote" || *text == "prefetched" ? *text : "";
 }
 
 namespace {

@@ -1,8 +1,6 @@
 // kache/remote/pack.hpp — moving entries between a store and a remote.
 //
-// Remote layout (DESIGN.md, "Remote"):
-//   <prefix>/v1/manifests/<crate>/<version>/<K1>/<K2>   one input set each
-//   <prefix>/v1/packs/<crate>/<K2>.pack                 the entry and its blobs, zstd-compressed
+// Where packs and manifest objects live on a remote: kache/remote/layout.hpp.
 //
 // A pack is untrusted input. unpack() streams it (never whole in memory),
 // bounds every size, validates every name, checks every blob hash and that the
@@ -12,6 +10,7 @@
 
 #include <kache/error.hpp>
 #include <kache/hash.hpp>
+#include <kache/remote/layout.hpp>
 #include <kache/store.hpp>
 
 #include <cstdint>
@@ -28,16 +27,6 @@ struct PackLimits {
     std::uint64_t max_total_bytes = 32ull << 30;    // all blobs together
     std::uint32_t max_blobs = 4096;
 };
-
-// A crate name made safe for an object key ("serde (build script)" -> "serde_build_script_").
-std::string key_safe(std::string_view name);
-
-// "v1/packs/<crate>/<K2>.pack"
-std::string pack_key(const store::Entry& e);
-// "v1/manifests/<crate>/<version>/<K1>/<K2>"
-std::string manifest_key(const store::Entry& e);
-// "v1/manifests/<crate>/" — everything seen for one package (prefetch lists this).
-std::string crate_manifest_prefix(std::string_view crate);
 
 // Writes the pack of entry e (its text and every blob it references) from the
 // store to dest. Returns the pack's size in bytes.

@@ -4,6 +4,7 @@
 
 #include <kache/error.hpp>
 #include <kache/remote.hpp>
+#include <kache/remote/transfer.hpp>
 #include <kache/store.hpp>
 
 #include <cstdint>
@@ -43,10 +44,5 @@ Result<SyncReport> sync(store::Store& store, const BackendMaker& make_backend, c
 
 // Package names in a Cargo.lock ([[package]] name = "..."), for limiting a pull.
 Result<std::set<std::string>> packages_in_lockfile(const std::filesystem::path& lockfile);
-
-// Imports one entry from the remote: its manifest object (K1/K2), then its pack,
-// verifying K2 = H(K1, input set) and the pack's contents before anything is
-// committed. Returns the bytes downloaded. Used by sync and by the daemon.
-Result<std::uint64_t> pull_entry(store::Store& store, RemoteBackend& backend, const std::string& manifest_key);
 
 } // namespace kache::remote
