@@ -1,5 +1,6 @@
 // kache/remote/sync.hpp — `kache sync`: push local entries a remote lacks, pull
-// entries the remote has and the store lacks, talking to the remote directly.
+// entries the remote has and the store lacks, talking to the remote directly; each entry
+// moves with push_entry / pull_entry (kache/remote/transfer.hpp).
 #pragma once
 
 #include <kache/error.hpp>
