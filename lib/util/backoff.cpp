@@ -12,12 +12,9 @@ std::chrono::milliseconds Backoff::ceiling(unsigned n) const noexcept {
     return std::chrono::milliseconds(std::min(c, cap_.count()));
 }
 
-std::chrono::milliseconds Backoff::delay(unsigned n, BackoffRng& rng) const {
-    auto top = ceiling(n).count();
-    if (top <= 0) return std::chrono::milliseconds(0);
-    auto low = jitter_ == Jitter::equal ? top / 2 : 0;
-    std::uniform_int_distribution<std::chrono::milliseconds::rep> dist(low, top);
-    return std::chrono::milliseconds(dist(rng));
+std::pair<std::chrono::milliseconds, std::chrono::milliseconds> Backoff::range(unsigned n) const noexcept {
+    auto top = ceiling(n);
+    return {jitter_ == Jitter::equal ? top / 2 : std::chrono::milliseconds(0), top};
 }
 
 std::chrono::milliseconds Backoff::delay(unsigned n) const {

@@ -230,6 +230,9 @@ TEST_CASE("util::Backoff: the same seed gives the same delays", "[util]") {
     util::Backoff b(milliseconds(10), milliseconds(10'000));
     util::BackoffRng r1(7), r2(7);
     for (unsigned n = 1; n < 12; ++n) CHECK(b.delay(n, r1) == b.delay(n, r2));
+    std::mt19937 small(3); // the daemon's generator type works as well
+    CHECK(b.delay(3, small) <= b.ceiling(3));
+    CHECK(b.range(3) == std::make_pair(milliseconds(0), b.ceiling(3)));
     auto unseeded = b.delay(4);
     CHECK(unseeded <= b.ceiling(4));
 }

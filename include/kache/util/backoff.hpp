@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <utility>
 
 namespace kache::util {
 
@@ -23,7 +24,7 @@ enum class Jitter {
     equal, // uniform in [ceiling/2, ceiling]: never retries much sooner than the ceiling says
 };
 
-// The random source of delay(); seed it for reproducible delays in tests.
+// The generator delay(n) uses per thread; any other standard generator can be passed.
 using BackoffRng = std::mt19937_64;
 
 class Backoff {
@@ -35,9 +36,19 @@ public:
     // min(cap, base * 2^(n-1)) for retry n >= 1 (no overflow for any n); zero for n == 0
     // or a non-positive base or cap.
     std::chrono::milliseconds ceiling(unsigned n) const noexcept;
-    // A random delay for retry n drawn from rng, within the jitter's range of ceiling(n).
-    std::chrono::milliseconds delay(unsigned n, BackoffRng& rng) const;
-    // The same from a per-thread generator seeded from std::random_device.
+    // The delays retry n may wait: [0, ceiling(n)] with full jitter, [ceiling(n)/2,
+    // ceiling(n)] with equal jitter.
+    std::pair<std::chrono::milliseconds, std::chrono::milliseconds> range(unsigned n) const noexcept;
+    // A random delay for retry n in range(n), drawn from rng (any standard generator:
+    // seed it for reproducible delays).
+    template <std::uniform_random_bit_generator Rng>
+    std::chrono::milliseconds delay(unsigned n, Rng& rng) const {
+        auto [low, high] = range(n);
+        if (high.count() <= 0) return std::chrono::milliseconds(0);
+        return std::chrono::milliseconds(
+            std::uniform_int_distribution<std::chrono::milliseconds::rep>(low.count(), high.count())(rng));
+    }
+    // The same from a per-thread BackoffRng seeded from std::random_device.
     std::chrono::milliseconds delay(unsigned n) const;
 
     std::chrono::milliseconds base() const noexcept { return base_; }
