@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""Sums meson's test log into one line: 'N passed, N failed'.
+"""Sums meson's test logs into one line: 'N passed, N failed, N skipped'.
 
 A Catch2 binary counts its test cases; any other test (an end-to-end script)
-counts as one. Failures are listed by name above the summary line.
+counts as one. A test meson reports as SKIP (exit 77: it cannot run on this
+machine, e.g. the S3 tests without node) is counted as skipped, never as
+passed. Failures and skips are listed by name above the summary line.
+
+    summarize-tests.py BUILD_DIR... [--asan-build-failed=TARGET,...]
+
+--asan-build-failed names sanitizer builds that did not compile: each is a failure.
 """
 import json
 import re
 import sys
 
-passed = failed = 0
+passed = failed = skipped = 0
 failures = []
-args = [a for a in sys.argv[1:] if not a.startswith("--")]
-if "--asan-build-failed" in sys.argv:
-    failed += 1
-    failures.append("asan build")
-for build in args:
+skips = []
+builds = [a for a in sys.argv[1:] if not a.startswith("--")]
+for a in sys.argv[1:]:
+    if a == "--asan-build-failed" or a.startswith("--asan-build-failed="):
+        targets = a.partition("=")[2] or "asan build"
+        for target in targets.split(","):
+            failed += 1
+            failures.append(f"asan:{target} (the sanitizer build failed)")
+for build in builds:
     try:
         lines = open(f"{build}/meson-logs/testlog.json", encoding="utf-8", errors="replace").read().splitlines()
     except OSError:
@@ -25,7 +35,12 @@ for build in args:
     for line in lines:
         t = json.loads(line)
         name = prefix + t["name"]
-        ok = t["result"] in ("OK", "EXPECTEDFAIL", "SKIP")
+        result = t["result"]
+        if result == "SKIP":
+            skipped += 1
+            skips.append(name)
+            continue
+        ok = result in ("OK", "EXPECTEDFAIL")
         out = t.get("stdout", "") or ""
         m_all = re.search(r"All tests passed \(\d+ assertions? in (\d+) test cases?\)", out)
         m_mix = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", out)
@@ -42,8 +57,10 @@ for build in args:
             passed += 1
         else:
             failed += 1
-            failures.append(f"{name} ({t['result']})")
+            failures.append(f"{name} ({result})")
+for s in skips:
+    print(f"SKIPPED: {s}")
 for f in failures:
     print(f"FAILED: {f}")
-print(f"{passed} passed, {failed} failed")
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)

@@ -5,14 +5,11 @@
 #include <kache/store.hpp>
 #include <kache/util/fs.hpp>
 #include <kache/util/json.hpp>
+#include <kache/util/process.hpp>
 #include <kache/wrapper.hpp>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -186,25 +183,10 @@ int cmd_gc(const std::vector<std::string>& args) {
 // The remote code lives in kached (see DESIGN.md, "Process start-up"): find it
 // beside this binary, in the build tree's layout, or on PATH.
 int run_kached(const std::vector<std::string>& args) {
-    std::string self;
-    char buf[4096];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n > 0) self.assign(buf, static_cast<size_t>(n));
-    std::string dir = self.substr(0, self.rfind('/'));
-    std::vector<std::string> candidates = {dir + "/kached", dir + "/../kached/kached"};
-    std::string exe = "kached";
-    for (auto& c : candidates)
-        if (::access(c.c_str(), X_OK) == 0) {
-            exe = c;
-            break;
-        }
-    std::vector<char*> argv;
-    argv.push_back(exe.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    std::fprintf(stderr, "kache: cannot run %s (%s): install kached next to kache\n", exe.c_str(), std::strerror(errno));
+    std::vector<std::string> argv = {util::sibling_exe("kached").value_or("kached").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto e = util::exec_replace(argv);
+    std::fprintf(stderr, "kache: %s: install kached next to kache\n", e.message.c_str());
     return 1;
 }
 

@@ -1,5 +1,6 @@
 #include <kache/remote/s3.hpp>
 #include <kache/remote/sigv4.hpp>
+#include <kache/util/backoff.hpp>
 
 #include "curl_transport.hpp"
 #include "object_key.hpp"
@@ -13,7 +14,6 @@
 #include <atomic>
 #include <cerrno>
 #include <functional>
-#include <random>
 #include <set>
 #include <thread>
 
@@ -129,17 +129,8 @@ std::string one_line(std::string s) {
     return s;
 }
 
-std::chrono::milliseconds backoff(const RetryPolicy& p, unsigned retry) {
-    // Full jitter: a uniformly random wait below an exponentially growing cap spreads
-    // retries from many workers instead of having them hit the server in waves.
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    auto cap = p.base_delay.count();
-    for (unsigned i = 1; i < retry && cap < p.max_delay.count(); ++i) cap *= 2;
-    cap = std::min<long long>(cap, p.max_delay.count());
-    if (cap <= 0) return std::chrono::milliseconds(0);
-    std::uniform_int_distribution<long long> dist(0, cap);
-    return std::chrono::milliseconds(dist(rng));
-}
+// Full jitter: retry n waits a uniform time in [0, min(max_delay, base_delay * 2^(n-1))].
+util::Backoff backoff_of(const RetryPolicy& p) { return util::Backoff(p.base_delay, p.max_delay, util::Jitter::full); }
 
 } // namespace
 
@@ -303,7 +294,7 @@ struct S3Backend::Impl {
                 retryable = true;
             }
             if (!retryable || attempt >= max_attempts) return std::unexpected(last);
-            std::this_thread::sleep_for(backoff(cfg.retry, attempt));
+            std::this_thread::sleep_for(backoff_of(cfg.retry).delay(attempt));
         }
     }
 
@@ -368,7 +359,7 @@ Result<bool> S3Backend::exists(const std::string& key) {
 Result<void> S3Backend::get(const std::string& key, const std::filesystem::path& dest) {
     if (auto v = detail::validate_key(key); !v) return std::unexpected(v.error());
     auto result = [&]() -> Result<void> {
-        auto tmp = detail::TempFile::create_beside(dest, "kache-get");
+        auto tmp = util::TempFile::create_beside(dest, "kache-get");
         if (!tmp) return std::unexpected(tmp.error());
         Impl::Call call("GET", "GET", detail::join_key(cfg_.prefix, key));
         call.download_fd = tmp->fd();

@@ -7,11 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stdio.h>
+
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <random>
 #include <thread>
+#include <vector>
 
 namespace kache::util {
 
@@ -21,9 +24,21 @@ std::string errno_text(const std::string& what, const fs::path& p, int err) {
     return what + " " + p.string() + ": " + std::strerror(err);
 }
 
+// Names tried before create() gives up (a clash needs the same pid and 12 random characters).
+inline constexpr int k_unique_name_attempts = 16;
+// The part of a destination's name kept in a create_beside name (NAME_MAX is 255).
+inline constexpr std::size_t k_beside_name_max = 150;
+
 ErrorKind kind_of(int err) {
     if (err == ENOENT || err == ENOTDIR) return ErrorKind::not_found;
     return ErrorKind::io;
+}
+
+Error errno_error(int err, std::string_view op, const fs::path& what, ErrorKind denied, ErrorKind missing) {
+    ErrorKind kind = ErrorKind::io;
+    if (err == EACCES || err == EPERM || err == EROFS) kind = denied;
+    else if (err == ENOENT || err == ENOTDIR) kind = missing;
+    return Error{kind, std::string(op) + " " + what.string() + ": " + std::strerror(err)};
 }
 
 std::string random_suffix() {
@@ -49,59 +64,127 @@ void UniqueFd::reset(int fd) noexcept {
 }
 
 Result<TempFile> TempFile::create(const fs::path& dir, mode_t mode) {
-    for (int attempt = 0; attempt < 16; ++attempt) {
+    for (int attempt = 0; attempt < k_unique_name_attempts; ++attempt) {
         fs::path p = dir / (".tmp." + std::to_string(::getpid()) + "." + random_suffix());
         int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd >= 0) {
             // The umask must not weaken the mode we promise (blobs are read-only).
             ::fchmod(fd, mode);
-            return TempFile(UniqueFd(fd), p);
+            return TempFile(UniqueFd(fd), p, ErrorKind::io, ErrorKind::not_found);
         }
         if (errno != EEXIST) return fail(kind_of(errno), errno_text("cannot create temp file in", dir, errno));
     }
     return fail(ErrorKind::io, "cannot create a unique temp file in " + dir.string());
 }
 
-TempFile::TempFile(TempFile&& o) noexcept : fd_(std::move(o.fd_)), path_(std::move(o.path_)), done_(o.done_) {
+Result<TempFile> TempFile::create_beside(const fs::path& dest, std::string_view tag, ErrorKind denied_kind,
+                                         mode_t mode) {
+    fs::path dir = dest.parent_path();
+    if (dir.empty()) dir = ".";
+    std::string name = dest.filename().string();
+    // NAME_MAX is 255: keep the template short enough for long destination names.
+    if (name.size() > k_beside_name_max) name.resize(k_beside_name_max);
+    std::string tmpl = (dir / ("." + std::string(tag) + "." + name + ".XXXXXX")).string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    int fd = ::mkostemp(buf.data(), O_CLOEXEC);
+    if (fd < 0) return std::unexpected(errno_error(errno, "cannot create a temporary file in", dir, denied_kind, ErrorKind::io));
+    // mkstemp makes 0600; set the promised mode without reading the umask (reading it means
+    // changing it, which races with other threads).
+    ::fchmod(fd, mode);
+    return TempFile(UniqueFd(fd), fs::path(buf.data()), denied_kind, ErrorKind::io);
+}
+
+TempFile::TempFile(TempFile&& o) noexcept
+    : fd_(std::move(o.fd_)), path_(std::move(o.path_)), denied_kind_(o.denied_kind_),
+      missing_kind_(o.missing_kind_), done_(o.done_) {
     o.done_ = true;
 }
 TempFile& TempFile::operator=(TempFile&& o) noexcept {
     if (this != &o) {
-        if (!done_) ::unlink(path_.c_str());
+        if (!done_ && !path_.empty()) ::unlink(path_.c_str());
         fd_ = std::move(o.fd_);
         path_ = std::move(o.path_);
+        denied_kind_ = o.denied_kind_;
+        missing_kind_ = o.missing_kind_;
         done_ = o.done_;
         o.done_ = true;
     }
     return *this;
 }
 TempFile::~TempFile() {
-    if (!done_) ::unlink(path_.c_str());
+    if (!done_ && !path_.empty()) ::unlink(path_.c_str());
+}
+
+Error TempFile::error(int err, std::string_view op, const fs::path& what) const {
+    return errno_error(err, op, what, denied_kind_, missing_kind_);
 }
 
 Result<void> TempFile::write(std::string_view data) {
-    if (!write_all(fd_.get(), data)) return fail(ErrorKind::io, errno_text("cannot write", path_, errno));
+    if (!write_all(fd_.get(), data)) return std::unexpected(error(errno, "cannot write", path_));
     return ok();
 }
 
-Result<void> TempFile::commit(const fs::path& dest, bool durable) {
-    if (durable && ::fsync(fd_.get()) != 0) return fail(ErrorKind::io, errno_text("cannot fsync", path_, errno));
-    fd_.reset();
-    if (::rename(path_.c_str(), dest.c_str()) != 0) return fail(kind_of(errno), errno_text("cannot rename onto", dest, errno));
+Result<void> TempFile::reset() {
+    if (::ftruncate(fd_.get(), 0) != 0) return std::unexpected(error(errno, "cannot truncate", path_));
+    if (::lseek(fd_.get(), 0, SEEK_SET) != 0) return std::unexpected(error(errno, "cannot seek", path_));
+    return ok();
+}
+
+Result<void> TempFile::finish(bool durable) {
+    if (durable && ::fsync(fd_.get()) != 0) return std::unexpected(error(errno, "cannot fsync", path_));
+    int f = fd_.release();
+    if (f >= 0 && ::close(f) != 0 && errno != EINTR) return std::unexpected(error(errno, "cannot close", path_));
+    return ok();
+}
+
+Result<void> TempFile::commit_replace(const fs::path& dest, bool durable) {
+    if (auto r = finish(durable); !r) return r;
+    if (::rename(path_.c_str(), dest.c_str()) != 0) return std::unexpected(error(errno, "cannot rename onto", dest));
     done_ = true;
     return ok();
 }
 
-Result<void> TempFile::commit_no_replace(const fs::path& dest) {
-    fd_.reset();
-    if (::link(path_.c_str(), dest.c_str()) != 0) {
-        int err = errno;
-        if (err == EEXIST) return fail(ErrorKind::conflict, dest.string() + " exists already");
-        return fail(kind_of(err), errno_text("cannot link", dest, err));
+Result<void> TempFile::commit_no_replace(const fs::path& dest, bool durable) {
+    if (auto r = finish(durable); !r) return r;
+    if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) == 0) {
+        done_ = true;
+        return ok();
     }
-    ::unlink(path_.c_str());
-    done_ = true;
-    return ok();
+    int err = errno;
+    if (err == EEXIST) return fail(ErrorKind::conflict, dest.string() + " exists already");
+    if (err != EINVAL && err != ENOSYS && err != ENOTSUP)
+        return std::unexpected(error(err, "cannot rename onto", dest));
+    // The filesystem has no RENAME_NOREPLACE (NFS, some FUSE): link() fails with EEXIST just
+    // as atomically; the temp name is then unlinked by the destructor.
+    if (::link(path_.c_str(), dest.c_str()) == 0) return ok();
+    err = errno;
+    if (err == EEXIST) return fail(ErrorKind::conflict, dest.string() + " exists already");
+    if (err == EPERM || err == ENOTSUP || err == EOPNOTSUPP)
+        return fail(ErrorKind::unsupported, "the filesystem of " + dest.parent_path().string() +
+                                                " supports neither RENAME_NOREPLACE nor hard links, so "
+                                                "writes without overwrite cannot be made atomic there");
+    return std::unexpected(error(err, "cannot link onto", dest));
+}
+
+ScopedUnlink& ScopedUnlink::operator=(ScopedUnlink&& o) noexcept {
+    if (this != &o) {
+        if (!path_.empty()) ::unlink(path_.c_str());
+        path_ = std::move(o.path_);
+        o.path_.clear();
+    }
+    return *this;
+}
+ScopedUnlink::~ScopedUnlink() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+}
+fs::path ScopedUnlink::release() noexcept {
+    fs::path p = std::move(path_);
+    path_.clear();
+    return p;
+}
+ScopedUnlink ScopedUnlink::unique_in(const fs::path& dir, std::string_view tag) {
+    return ScopedUnlink(dir / ("." + std::string(tag) + "." + std::to_string(::getpid()) + "." + random_suffix()));
 }
 
 Result<FileLock> FileLock::acquire(const fs::path& path, std::chrono::milliseconds timeout) {
@@ -165,7 +248,7 @@ Result<void> write_file_atomic(const fs::path& path, std::string_view data, cons
     auto tmp = TempFile::create(tmp_dir, mode);
     if (!tmp) return std::unexpected(tmp.error());
     if (auto r = tmp->write(data); !r) return r;
-    return tmp->commit(path);
+    return tmp->commit_replace(path);
 }
 
 bool write_all(int fd, std::string_view data) noexcept {
@@ -188,6 +271,14 @@ Result<void> make_dirs(const fs::path& dir) {
     fs::create_directories(dir, ec);
     if (ec && !fs::is_directory(dir)) return fail(ErrorKind::io, "cannot create directory " + dir.string() + ": " + ec.message());
     return ok();
+}
+
+Result<UniqueFd> open_file(const fs::path& path, int flags, mode_t mode) {
+    int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    if (fd < 0 && errno == ENOENT && (flags & O_CREAT) && make_dirs(path.parent_path()))
+        fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    if (fd < 0) return fail(kind_of(errno), errno_text("cannot open", path, errno));
+    return UniqueFd(fd);
 }
 
 Result<void> copy_file(const fs::path& src, const fs::path& dst, mode_t mode) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,7 +109,111 @@ Result<ChildResult> spawn_and_collect(const std::vector<std::string>& argv, bool
     return result;
 }
 
+// Descriptors above this are closed one by one where close_range(2) is missing.
+inline constexpr int k_max_fd_fallback = 65536;
+
+// fd moved (close-on-exec) above the standard descriptors, so that setting up 0, 1 and 2
+// in a child never overwrites a source it still needs.
+int above_stdio(int fd) {
+    if (fd < 0 || fd > 2) return fd;
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::close(fd);
+    return moved;
+}
+
+// Reads exactly sizeof(int) bytes; false at EOF or on an error.
+bool read_int(int fd, int& out) {
+    char* p = reinterpret_cast<char*>(&out);
+    std::size_t got = 0;
+    while (got < sizeof out) {
+        ssize_t n = ::read(fd, p + got, sizeof out - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        got += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
 } // namespace
+
+Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::filesystem::path& log_file) {
+    if (argv.empty()) return fail(ErrorKind::internal, "empty command line");
+    // Everything that allocates happens before fork: the child of a threaded process may
+    // only make async-signal-safe calls.
+    UniqueFd null(above_stdio(::open("/dev/null", O_RDWR | O_CLOEXEC)));
+    if (!null) return fail(ErrorKind::io, std::string("cannot open /dev/null: ") + std::strerror(errno));
+    UniqueFd log;
+    if (!log_file.empty()) {
+        auto f = open_file(log_file, O_WRONLY | O_APPEND | O_CREAT, 0600);
+        if (!f) return std::unexpected(f.error());
+        log.reset(above_stdio(f->release()));
+        if (!log) return fail(ErrorKind::io, "cannot open " + log_file.string() + ": " + std::strerror(errno));
+    }
+    const int out = log ? log.get() : null.get();
+    // The child reports the grandchild's pid on it, the grandchild a failed exec's errno;
+    // close-on-exec, so the parent reads EOF once the program runs.
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) return fail(ErrorKind::io, std::string("pipe: ") + std::strerror(errno));
+    UniqueFd report_r(above_stdio(report[0])), report_w(above_stdio(report[1]));
+    if (!report_r || !report_w) return fail(ErrorKind::io, std::string("pipe: ") + std::strerror(errno));
+    auto args = c_argv(argv);
+    struct rlimit lim {};
+    int max_fd = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < static_cast<rlim_t>(k_max_fd_fallback)
+                     ? static_cast<int>(lim.rlim_cur)
+                     : k_max_fd_fallback;
+
+    pid_t child = ::fork();
+    if (child < 0) return fail(ErrorKind::io, std::string("fork: ") + std::strerror(errno));
+    if (child == 0) {
+        ::setsid();
+        pid_t grandchild = ::fork();
+        if (grandchild != 0) { // the pid, or -1: the parent reports the failure
+            int v = grandchild;
+            (void)!::write(report_w.get(), &v, sizeof v);
+            ::_exit(0);
+        }
+        ::dup2(null.get(), 0);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        int w = report_w.get();
+        if (w != 3) w = ::dup3(w, 3, O_CLOEXEC) == 3 ? 3 : -1;
+        if (::close_range(w == 3 ? 4 : 3, ~0U, 0) != 0)
+            for (int fd = w == 3 ? 4 : 3; fd < max_fd; ++fd) ::close(fd);
+        ::execvp(args[0], args.data());
+        int e = errno;
+        if (w == 3) (void)!::write(3, &e, sizeof e);
+        ::_exit(127);
+    }
+    report_w.reset();
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    int pid = -1;
+    if (!read_int(report_r.get(), pid) || pid < 0)
+        return fail(ErrorKind::io, "cannot start " + argv[0] + ": the second fork failed");
+    int exec_errno = 0;
+    if (read_int(report_r.get(), exec_errno))
+        return fail(ErrorKind::not_found, "cannot run " + argv[0] + ": " + std::strerror(exec_errno));
+    return static_cast<pid_t>(pid);
+}
+
+Result<std::filesystem::path> self_exe() {
+    std::vector<char> buf(4096);
+    while (true) {
+        ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size());
+        if (n < 0) return fail(ErrorKind::io, std::string("cannot read /proc/self/exe: ") + std::strerror(errno));
+        if (static_cast<std::size_t>(n) < buf.size()) return std::filesystem::path(std::string(buf.data(), static_cast<std::size_t>(n)));
+        buf.resize(buf.size() * 2);
+    }
+}
+
+std::optional<std::filesystem::path> sibling_exe(const std::string& name) {
+    auto self = self_exe();
+    if (!self) return std::nullopt;
+    auto dir = self->parent_path();
+    for (const auto& c : {dir / name, dir / ".." / name / name})
+        if (::access(c.c_str(), X_OK) == 0) return c;
+    return std::nullopt;
+}
 
 Error exec_replace(const std::vector<std::string>& argv) {
     if (argv.empty()) return Error{ErrorKind::internal, "empty command line"};

@@ -54,16 +54,15 @@ trap _daemon_cleanup EXIT
 # ---------------------------------------------------------------- S3
 
 # start_s3 [PORT]: starts the loopback server (data in $TEST_TMP/s3), on PORT if given.
-# Without node and npm (which the server needs) the test is skipped (exit 77).
+# Where the server cannot run (no node or npm, or no way to install it) the test is
+# skipped (exit 77, see require_s3_server in lib.sh); any other failure to start fails it.
 start_s3() {
-  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    echo "node or npm is not installed: skipping $TEST_NAME (it needs the loopback S3 server)"
-    exit 77
-  fi
-  local port=${1:-0} env_file=$TEST_TMP/s3.env
+  require_s3_server
+  local port=${1:-0} env_file=$TEST_TMP/s3.env rc=0
   bash "$S3_SCRIPTS/start-s3-server.sh" --prefix "$KACHE_BUILD_ROOT/s3-server" --data "$TEST_TMP/s3" \
-    --bucket kache-test --port "$port" >"$env_file" 2>"$TEST_TMP/s3-start.err" ||
-    fail "the S3 server did not start: $(tail -5 "$TEST_TMP/s3-start.err")"
+    --bucket kache-test --port "$port" >"$env_file" 2>"$TEST_TMP/s3-start.err" || rc=$?
+  [[ $rc -ne 77 ]] || skip "the loopback S3 server cannot run here: $(tail -n 1 "$TEST_TMP/s3-start.err")"
+  [[ $rc -eq 0 ]] || fail "the S3 server did not start: $(tail -5 "$TEST_TMP/s3-start.err")"
   # shellcheck disable=SC1090
   source "$env_file"
   S3_PIDFILE=$S3_SERVER_PIDFILE

@@ -30,6 +30,25 @@ TEST_NAME=$(basename "$0" .sh)
 
 # ---------------------------------------------------------------- failures
 
+# skip MESSAGE...: the test cannot run on this machine; meson reports it as SKIP (exit 77),
+# never as a pass.
+skip() {
+  echo "SKIP: $TEST_NAME: $*"
+  exit 77
+}
+
+# require_s3_server: skips the test unless the loopback S3 server (tests/s3) can run here:
+# node and npm present and its package installed (installing it now if it is missing).
+# Its start script exits 77 exactly when the server cannot run on this machine; any other
+# failure to install it fails the test.
+require_s3_server() {
+  local err=$TEST_TMP/s3-install.err rc=0
+  bash "$KACHE_SOURCE_ROOT/tests/s3/start-s3-server.sh" --prefix "$KACHE_BUILD_ROOT/s3-server" --install-only \
+    2>"$err" || rc=$?
+  [[ $rc -eq 77 ]] && skip "the loopback S3 server cannot run here: $(tail -n 1 "$err")"
+  [[ $rc -eq 0 ]] || fail "installing the loopback S3 server failed (exit $rc): $(tail -n 5 "$err")"
+}
+
 # fail MESSAGE...: prints the failure (and the last cargo stderr, if any) and exits 1.
 fail() {
   echo "FAIL [$TEST_NAME]: $*" >&2

@@ -38,17 +38,26 @@ private:
     int fd_ = -1;
 };
 
-// A file under construction in a staging directory. Unless commit() succeeds,
-// the destructor removes it, so a crash or an error never leaves a partial file
-// at its destination.
+// A file under construction, removed on destruction unless a commit succeeded, so a crash
+// or an error never leaves a partial file at its destination. The only temp-file owner:
+// it stages blobs in a store's tmp dir and downloads beside their destination.
 class TempFile {
 public:
-    // Creates a new unique file in dir (which must exist) with the given mode.
+    // A new unique file ".tmp.<pid>.<random>" in dir (which must exist) with the given mode
+    // (not weakened by the umask). A missing dir is ErrorKind::not_found, as are the
+    // commits' missing destination directories (see make_parent_and_retry).
     static Result<TempFile> create(const fs::path& dir, mode_t mode = 0644);
+    // A new file ".<tag>.<name of dest>.XXXXXX" in dest's directory, so that the commit is
+    // one rename. EACCES/EPERM/EROFS are reported as denied_kind (ErrorKind::denied for a
+    // shared remote directory), a missing directory as ErrorKind::io: for a caller whose
+    // not_found means "no such remote object", a missing local directory is no such thing.
+    static Result<TempFile> create_beside(const fs::path& dest, std::string_view tag,
+                                          ErrorKind denied_kind = ErrorKind::io, mode_t mode = 0644);
 
     TempFile(TempFile&&) noexcept;
     TempFile& operator=(TempFile&&) noexcept;
     TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
     ~TempFile();
 
     int fd() const noexcept { return fd_.get(); }
@@ -56,16 +65,52 @@ public:
 
     // Writes all of data.
     Result<void> write(std::string_view data);
-    // Optionally fsyncs, closes and renames onto dest (atomically replacing it).
-    Result<void> commit(const fs::path& dest, bool durable = false);
-    // Like commit, but fails with ErrorKind::conflict if dest exists (link + unlink).
-    Result<void> commit_no_replace(const fs::path& dest);
+    // Empties the file and rewinds it (a retried download starts over).
+    Result<void> reset();
+    // Fsyncs if durable, closes (reporting a failed close: on NFS it can mean lost writes)
+    // and renames onto dest, atomically replacing whatever is there.
+    Result<void> commit_replace(const fs::path& dest, bool durable = false);
+    // Like commit_replace, but ErrorKind::conflict if dest exists: renameat2(RENAME_NOREPLACE),
+    // or link() on filesystems without it, so two writers racing for dest never replace each
+    // other. ErrorKind::unsupported where neither exists.
+    Result<void> commit_no_replace(const fs::path& dest, bool durable = false);
+    // The former name of commit_replace, kept until its callers use the new name.
+    Result<void> commit(const fs::path& dest, bool durable = false) { return commit_replace(dest, durable); }
 
 private:
-    TempFile(UniqueFd fd, fs::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
+    TempFile(UniqueFd fd, fs::path path, ErrorKind denied_kind, ErrorKind missing_kind)
+        : fd_(std::move(fd)), path_(std::move(path)), denied_kind_(denied_kind), missing_kind_(missing_kind) {}
+    Result<void> finish(bool durable);
+    Error error(int err, std::string_view op, const fs::path& what) const;
+
     UniqueFd fd_;
     fs::path path_;
+    ErrorKind denied_kind_ = ErrorKind::io;
+    ErrorKind missing_kind_ = ErrorKind::not_found;
     bool done_ = false;
+};
+
+// A path that this scope owns and removes (unlink) when it ends, for a file written by
+// someone else (a pack, a manifest object): the scratch files of an upload or a sync.
+class ScopedUnlink {
+public:
+    ScopedUnlink() = default;
+    explicit ScopedUnlink(fs::path path) noexcept : path_(std::move(path)) {}
+    ScopedUnlink(ScopedUnlink&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+    ScopedUnlink& operator=(ScopedUnlink&& o) noexcept;
+    ScopedUnlink(const ScopedUnlink&) = delete;
+    ScopedUnlink& operator=(const ScopedUnlink&) = delete;
+    ~ScopedUnlink();
+
+    const fs::path& path() const noexcept { return path_; }
+    // Gives up ownership: the file stays.
+    fs::path release() noexcept;
+
+    // A unique, not yet existing name ".<tag>.<pid>.<random>" in dir, owned from now on.
+    static ScopedUnlink unique_in(const fs::path& dir, std::string_view tag);
+
+private:
+    fs::path path_;
 };
 
 // Holds an flock(2) on a file; released on destruction (and by the kernel if the
@@ -96,6 +141,21 @@ Result<void> write_file_atomic(const fs::path& path, std::string_view data, cons
 bool write_all(int fd, std::string_view data) noexcept;
 // Creates dir and parents; success if it exists already.
 Result<void> make_dirs(const fs::path& dir);
+// Runs op() (which returns a Result); if it failed with ErrorKind::not_found, creates the
+// parent directory of target and runs op() once more. For writes into lazily created
+// directories (store shards, queues): the common case pays no mkdir.
+template <class Op>
+auto make_parent_and_retry(const fs::path& target, Op&& op) -> decltype(op()) {
+    auto r = op();
+    if (!r && r.error().kind == ErrorKind::not_found) {
+        if (auto made = make_dirs(target.parent_path()); !made) return std::unexpected(made.error());
+        r = op();
+    }
+    return r;
+}
+// open(2) of path with flags (O_CLOEXEC added); with O_CREAT, a missing parent directory
+// is created and the open retried once. ErrorKind::not_found if it is still missing.
+Result<UniqueFd> open_file(const fs::path& path, int flags, mode_t mode = 0644);
 // Copies src to dst (dst created or truncated, with mode), via copy_file_range.
 Result<void> copy_file(const fs::path& src, const fs::path& dst, mode_t mode);
 // Tries FICLONE of src into a new dst; false if the filesystem cannot reflink.
