@@ -115,8 +115,9 @@ void prune_rotated(const fs::path& dir, std::size_t keep) {
 
 void clear(const fs::path& dir) {
     std::error_code ec;
+    std::error_code removed; // one file that cannot go does not end the walk
     for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-        if (it->path().filename().string().ends_with(".jsonl")) fs::remove(it->path(), ec);
+        if (it->path().filename().string().ends_with(".jsonl")) fs::remove(it->path(), removed);
 }
 
 Summary summarize(const std::vector<Event>& events) {
