@@ -8,6 +8,7 @@
 #include <kache/error.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +25,18 @@ struct Arg {
     std::string value;
     bool operator==(const Arg&) const = default;
 };
+
+// True if the canonical flag takes a value ("-C", "--extern", ...); false for
+// value-less flags ("--test", "-g", "-O", ...) and positional arguments.
+bool takes_value(std::string_view flag);
+
+// The option name of a `-C` value, with '_' spelled '-': "incremental" for
+// "incremental=/x", "extra-filename" for "extra_filename=-abc".
+std::string codegen_option_name(std::string_view value);
+
+// True for `-C incremental=...`: it names a cache directory and changes neither
+// the outputs nor the key.
+bool is_incremental(const Arg& arg);
 
 // A native library request: -l [KIND[:MODIFIERS]=]NAME[:RENAME]
 struct NativeLib {
@@ -77,6 +90,12 @@ struct Invocation {
     std::vector<std::string> expected_outputs() const;
     // The dep-info file name in out_dir ("" when dep-info is not emitted).
     std::string dep_info_name() const;
+    // True when rustc writes its diagnostics as JSON lines (--error-format=json...),
+    // where paths appear JSON-escaped.
+    bool json_errors() const;
+    // The arguments again as rustc reads them (argfiles expanded, canonical
+    // spellings), leaving out `-C incremental` when without_incremental.
+    std::vector<std::string> command_line(bool without_incremental = false) const;
 };
 
 // Parses the arguments that follow the compiler path. `@file` arguments are
@@ -102,6 +121,9 @@ struct DepInfo {
 
     // Every distinct prerequisite across rules, in first-seen order.
     std::vector<std::string> inputs() const;
+    // Rewrites every path with f: targets, prerequisites and env-dep values
+    // (cargo compares those with its environment on the next build).
+    void map_paths(const std::function<std::string(const std::string&)>& f);
 };
 
 // Parses dep-info text, undoing rustc's escapes (`\ ` in paths; `\n`, `\r`, `\\`

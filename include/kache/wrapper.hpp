@@ -17,7 +17,7 @@ bool names_compiler(const std::string& arg);
 // Runs one compiler invocation through the cache. argv is the compiler command
 // line: argv[0] the compiler (rustc, or clippy-driver followed by rustc), then
 // its arguments. Never fails because of the cache: any internal problem prints
-// one warning line and runs the real compiler.
+// one warning line and runs the real compiler, even when an exception escapes.
 int run(const std::vector<std::string>& argv);
 
 } // namespace kache::wrapper

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 
 namespace kache::events {
@@ -61,7 +62,9 @@ void append(const fs::path& dir, const Event& e) {
     fs::path file = dir / "events.jsonl";
     int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        if (!util::make_dirs(dir)) return;
+        // Only a missing directory is worth creating; anything else (no access,
+        // not a directory) means no log this time.
+        if (errno != ENOENT || !util::make_dirs(dir)) return;
         fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) return;
     }
@@ -112,8 +115,9 @@ void prune_rotated(const fs::path& dir, std::size_t keep) {
 
 void clear(const fs::path& dir) {
     std::error_code ec;
+    std::error_code removed; // one file that cannot go does not end the walk
     for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-        if (it->path().filename().string().ends_with(".jsonl")) fs::remove(it->path(), ec);
+        if (it->path().filename().string().ends_with(".jsonl")) fs::remove(it->path(), removed);
 }
 
 Summary summarize(const std::vector<Event>& events) {

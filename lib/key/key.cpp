@@ -218,11 +218,7 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
     };
 
     for (auto& a : inv.args) {
-        if (a.flag == "-C") {
-            std::string key = a.value.substr(0, a.value.find('='));
-            std::replace(key.begin(), key.end(), '_', '-');
-            if (key == "incremental") continue;
-        }
+        if (rustc::is_incremental(a)) continue;
         if (a.flag == "--extern") {
             auto eq = a.value.find('=');
             if (eq == std::string::npos) {

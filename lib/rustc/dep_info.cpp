@@ -88,6 +88,15 @@ std::vector<std::string> DepInfo::inputs() const {
     return out;
 }
 
+void DepInfo::map_paths(const std::function<std::string(const std::string&)>& f) {
+    for (auto& r : rules) {
+        r.target = f(r.target);
+        for (auto& d : r.deps) d = f(d);
+    }
+    for (auto& [name, value] : env_deps)
+        if (value) value = f(*value);
+}
+
 Result<DepInfo> parse_dep_info(std::string_view text) {
     DepInfo dep;
     size_t pos = 0;

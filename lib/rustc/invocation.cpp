@@ -68,10 +68,9 @@ std::vector<std::string> argfile_lines(const std::string& text) {
 
 void apply_codegen(Invocation& inv, const std::string& v) {
     auto eq = v.find('=');
-    std::string key = v.substr(0, eq);
+    std::string key = codegen_option_name(v);
     std::string val = eq == std::string::npos ? "" : v.substr(eq + 1);
-    std::replace(key.begin(), key.end(), '_', '-');
-    if (key == "incremental") inv.incremental = true;
+    if (is_incremental({"-C", v})) inv.incremental = true;
     else if (key == "extra-filename") inv.extra_filename = val;
     else if (key == "linker") inv.linker = val;
     else if (key == "link-arg") inv.link_args.push_back(val);
@@ -144,6 +143,40 @@ void apply(Invocation& inv, const std::string& flag, const std::string& value) {
 }
 
 } // namespace
+
+bool takes_value(std::string_view flag) {
+    // Every canonical spelling is also a key of the table.
+    return value_flags().contains(flag);
+}
+
+std::string codegen_option_name(std::string_view value) {
+    std::string name(value.substr(0, value.find('=')));
+    std::replace(name.begin(), name.end(), '_', '-');
+    return name;
+}
+
+bool is_incremental(const Arg& arg) { return arg.flag == "-C" && codegen_option_name(arg.value) == "incremental"; }
+
+bool Invocation::json_errors() const {
+    for (auto& a : args)
+        if (a.flag == "--error-format" && a.value.starts_with("json")) return true;
+    return false;
+}
+
+std::vector<std::string> Invocation::command_line(bool without_incremental) const {
+    std::vector<std::string> out;
+    out.reserve(args.size() * 2);
+    for (auto& a : args) {
+        if (a.flag.empty()) {
+            out.push_back(a.value);
+            continue;
+        }
+        if (without_incremental && is_incremental(a)) continue;
+        out.push_back(a.flag);
+        if (takes_value(a.flag)) out.push_back(a.value);
+    }
+    return out;
+}
 
 bool Invocation::links() const {
     if (crate_types.empty()) return true; // bin

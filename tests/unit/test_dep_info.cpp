@@ -148,3 +148,23 @@ TEST_CASE("dep-info: malformed text is rejected", "[dep_info]") {
     // The same text with valid escapes parses.
     CHECK(rustc::parse_dep_info("out.d: a.rs\n# env-dep:X=ok\\\\\n").has_value());
 }
+
+TEST_CASE("dep-info: map_paths rewrites targets, prerequisites and env-dep values", "[dep_info]") {
+    auto dep = rustc::parse_dep_info(k_rustc_dep_info);
+    REQUIRE(dep);
+    auto comments = dep->comments;
+    dep->map_paths([](const std::string& p) { return p.starts_with("/w/") ? "{{kache:cwd}}/" + p.substr(3) : p; });
+    CHECK(dep->rules[0].target == "{{kache:cwd}}/target/debug/deps/app-1234.d");
+    CHECK(dep->rules[0].deps.back() == "{{kache:cwd}}/target/debug/build/app-99/out/gen.rs");
+    CHECK(dep->rules[0].deps.front() == "src/main.rs");
+    bool saw_out_dir = false;
+    for (auto& [name, value] : dep->env_deps) {
+        if (name == "OUT_DIR") {
+            saw_out_dir = true;
+            CHECK(value == "{{kache:cwd}}/target/debug/build/app-99/out");
+        }
+        if (name == "UNSET_VAR") CHECK_FALSE(value); // unset stays unset
+    }
+    CHECK(saw_out_dir);
+    CHECK(dep->comments == comments); // checksums are not paths
+}

@@ -321,3 +321,41 @@ TEST_CASE("rustc: --remap-path-scope marks user_remap_scope", "[rustc]") {
     CHECK_FALSE(prefix.user_remap_scope);
     CHECK_FALSE(prefix.passthrough_reason);
 }
+
+TEST_CASE("rustc: value-less flags and the codegen option name", "[rustc]") {
+    CHECK(rustc::takes_value("-C"));
+    CHECK(rustc::takes_value("--extern"));
+    CHECK(rustc::takes_value("--error-format"));
+    CHECK_FALSE(rustc::takes_value("--test"));
+    CHECK_FALSE(rustc::takes_value("-O"));
+    CHECK_FALSE(rustc::takes_value("-g"));
+    CHECK_FALSE(rustc::takes_value(""));
+    CHECK(rustc::codegen_option_name("incremental=/tmp/x") == "incremental");
+    CHECK(rustc::codegen_option_name("extra_filename=-abc") == "extra-filename");
+    CHECK(rustc::codegen_option_name("debug-assertions") == "debug-assertions");
+    CHECK(rustc::is_incremental({"-C", "incremental=/tmp/x"}));
+    CHECK_FALSE(rustc::is_incremental({"-Z", "incremental=/tmp/x"}));
+    CHECK_FALSE(rustc::is_incremental({"-C", "incremental-verify-ich"}));
+}
+
+TEST_CASE("rustc: command_line rebuilds the arguments in canonical form", "[rustc]") {
+    auto inv = parse_ok({"--crate-name", "foo", "--edition=2021", "src/lib.rs", "--test", "-O", "-Cincremental=/tmp/inc",
+                         "--codegen", "opt-level=3", "-g", "--crate-type", "lib", "--emit=dep-info,link", "--out-dir",
+                         "/tmp/t/deps"});
+    Args all = {"--crate-name", "foo", "--edition", "2021", "src/lib.rs", "--test", "-O", "-C", "incremental=/tmp/inc",
+                "-C", "opt-level=3", "-g", "--crate-type", "lib", "--emit", "dep-info,link", "--out-dir", "/tmp/t/deps"};
+    CHECK(inv.command_line() == all);
+    Args without = all;
+    without.erase(without.begin() + 7, without.begin() + 9);
+    CHECK(inv.command_line(/*without_incremental=*/true) == without);
+    // Parsing the rebuilt line gives the same invocation.
+    CHECK(parse_ok(inv.command_line()).args == inv.args);
+}
+
+TEST_CASE("rustc: json_errors follows --error-format", "[rustc]") {
+    CHECK_FALSE(parse_ok(base_args()).json_errors());
+    CHECK(parse_ok(with(base_args(), {"--error-format=json"})).json_errors());
+    CHECK(parse_ok(with(base_args(), {"--error-format", "json-pretty"})).json_errors());
+    CHECK_FALSE(parse_ok(with(base_args(), {"--error-format=human"})).json_errors());
+    CHECK(parse_ok(serde_args()).json_errors());
+}

@@ -1,0 +1,94 @@
+// lib/wrapper/context.hpp — private to the wrapper: one invocation's state, shared
+// by the flow (wrapper.cpp), the lookup (lookup.cpp), the compile and record
+// (record.cpp) and the daemon hints (daemon_hints.cpp).
+#pragma once
+
+#include <kache/config.hpp>
+#include <kache/error.hpp>
+#include <kache/events.hpp>
+#include <kache/hash.hpp>
+#include <kache/key.hpp>
+#include <kache/rustc.hpp>
+#include <kache/store.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kache::wrapper {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Largest dep-info file kache reads (stored or freshly written).
+inline constexpr std::uint64_t k_max_dep_info_bytes = 64 << 20;
+
+// Prints one "kache: warning: ..." line on stderr.
+void warn(const std::string& msg);
+
+// Outputs nobody writes in place after rustc: a restore may hardlink them.
+inline bool immutable_output(const std::string& name) { return name.ends_with(".rlib") || name.ends_with(".rmeta"); }
+
+// Outputs later compiles read as --extern (so their digests are worth remembering).
+inline bool extern_like(const std::string& name) {
+    return name.ends_with(".rlib") || name.ends_with(".rmeta") || name.ends_with(".so");
+}
+
+// One compiler invocation once classified and keyed.
+struct Context {
+    std::vector<std::string> argv;   // the compiler command line as cargo gave it
+    Clock::time_point t0 = Clock::now();
+    config::Config cfg;
+    std::vector<std::string> prefix; // rustc, or clippy-driver followed by rustc
+    std::string mode = "rustc";      // "rustc" or "clippy"
+    fs::path cwd;
+    rustc::Invocation inv;
+    std::string crate;               // the display name of progress lines and events
+    std::optional<store::Store> store;
+    std::optional<hash::FileHashCache> hashes;
+    key::PathMap paths;
+    bool remapped = true;            // kache adds --remap-path-prefix for the roots
+    hash::Digest k1;
+
+    // The package as cargo names it (what remote keys and `kache list` use).
+    std::string package_name() const;
+    fs::path out_dir() const;
+    fs::path absolute(const std::string& p) const;
+    std::int64_t elapsed_us() const;
+    // An event stamped now, for this invocation.
+    events::Event event(const char* outcome) const;
+};
+
+// ---- lookup.cpp
+
+// The entry of the newest input set recorded under k1 whose files (by content)
+// and env-dep variables (by value) match now; nullopt on a miss. Corrupt
+// manifests or entries are warned about and treated as a miss.
+std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHashCache& hashes,
+                                       const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1);
+
+// Restores the entry matching ctx.k1, if any: the exit status to give cargo, or
+// nullopt to compile. A corrupt entry is removed (and its bad blobs) first.
+std::optional<int> try_hit(Context& ctx);
+
+// ---- record.cpp
+
+// Runs the compiler (remapped, without -C incremental) and records what it
+// produced; the compiler's exit status, or an error when it could not be run.
+Result<int> compile_and_record(Context& ctx);
+
+// ---- daemon_hints.cpp
+
+// Tells the daemon a build session began (so it prefetches), at most once per
+// session; starts a daemon when none answers.
+void hint_session(const config::Config& cfg);
+
+// Asks the daemon to look for ctx.k1 on the remote; true if it imported something.
+bool request_remote_check(const Context& ctx);
+
+// Leaves a durable upload intent for k2 and tells the daemon.
+void notify_upload(const Context& ctx, const hash::Digest& k2);
+
+} // namespace kache::wrapper

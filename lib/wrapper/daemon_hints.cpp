@@ -1,0 +1,115 @@
+// What the wrapper tells the daemon: a session began, check the remote for a
+// key, upload an entry; and starting a daemon when none answers. Never waits
+// long, and a missing daemon never fails the build.
+#include "context.hpp"
+
+#include <kache/ipc.hpp>
+#include <kache/util/fs.hpp>
+#include <kache/util/process.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ctime>
+
+namespace kache::wrapper {
+
+namespace {
+
+// A session marker older than this means a new build session.
+inline constexpr std::int64_t k_session_ns = 5ll * 60 * 1000000000;
+// At most one daemon start per this many seconds.
+inline constexpr std::time_t k_spawn_interval_s = 10;
+inline constexpr std::chrono::milliseconds k_session_connect_timeout{20};
+inline constexpr std::chrono::milliseconds k_session_send_timeout{20};
+inline constexpr std::chrono::milliseconds k_connect_timeout{50};
+inline constexpr std::chrono::milliseconds k_upload_send_timeout{50};
+
+bool remote_enabled(const config::Config& cfg) { return cfg.remote.configured(); }
+
+// Starts `<this executable> daemon start` fully detached (double fork, new session).
+void start_daemon_detached() {
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return;
+    self[n] = 0;
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::setsid();
+        int null = ::open("/dev/null", O_RDWR);
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        if (::fork() == 0) (void)util::exec_replace({self, "daemon", "start"});
+        ::_exit(0);
+    }
+    if (pid > 0) {
+        int status;
+        ::waitpid(pid, &status, 0);
+    }
+}
+
+// Starts a daemon, at most once every k_spawn_interval_s (a marker file's mtime).
+void spawn_daemon(const config::Config& cfg) {
+    fs::path marker = cfg.cache_dir / "daemon.spawned";
+    struct stat st {};
+    if (::stat(marker.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtim.tv_sec < k_spawn_interval_s) return;
+    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) ::close(fd);
+    (void)util::touch_now(marker);
+    start_daemon_detached();
+}
+
+} // namespace
+
+// A build-session marker older than five minutes (or missing) means a new
+// session: hint the daemon so it prefetches the dependency graph. Costs one
+// stat per invocation; never waits for the daemon. When no daemon takes the
+// hint, the marker is removed (the next invocation tries again) and a daemon
+// is started, so a session that begins without one still gets its prefetch.
+void hint_session(const config::Config& cfg) {
+    if (!remote_enabled(cfg) || !cfg.prefetch) return;
+    fs::path marker = cfg.cache_dir / "session";
+    struct stat st {};
+    std::int64_t now = util::now_ns();
+    if (::stat(marker.c_str(), &st) == 0 &&
+        now - (static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) < k_session_ns)
+        return;
+    char buf[4096];
+    if (!::getcwd(buf, sizeof buf)) return;
+    // Marked before telling, so that the wrappers cargo starts alongside this
+    // one do not send the same hint again.
+    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    ::close(fd);
+    (void)util::touch_now(marker);
+    auto client = ipc::Client::connect(cfg.effective_socket_path(), k_session_connect_timeout);
+    if (client && client->send(ipc::Request::session(buf), k_session_send_timeout)) return;
+    ::unlink(marker.c_str());
+    spawn_daemon(cfg);
+}
+
+bool request_remote_check(const Context& c) {
+    if (!remote_enabled(c.cfg)) return false;
+    auto client = ipc::Client::connect(c.cfg.effective_socket_path(), k_connect_timeout);
+    if (!client) return false; // no daemon: logged nowhere, the build carries on
+    auto request =
+        ipc::Request::check(c.k1.hex(), c.package_name(), util::env("CARGO_PKG_VERSION").value_or(""));
+    auto reply = client->call(request, c.cfg.remote_check_timeout);
+    return reply && reply->flag("ok") && reply->num("found").value_or(0) > 0;
+}
+
+void notify_upload(const Context& c, const hash::Digest& k2) {
+    if (!remote_enabled(c.cfg) || c.cfg.remote.read_only) return;
+    if (!c.store->add_upload_intent(k2)) return;
+    auto client = ipc::Client::connect(c.cfg.effective_socket_path(), k_connect_timeout);
+    if (client) {
+        (void)client->send(ipc::Request::upload(k2.hex()), k_upload_send_timeout);
+        return;
+    }
+    spawn_daemon(c.cfg);
+}
+
+} // namespace kache::wrapper

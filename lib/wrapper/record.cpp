@@ -1,0 +1,219 @@
+// The wrapper's miss: run the real compiler and record its outputs, stdout,
+// stderr and the input set its dep-info names.
+#include "context.hpp"
+
+#include <kache/util/fs.hpp>
+#include <kache/util/process.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <exception>
+
+namespace kache::wrapper {
+
+namespace {
+
+// Largest output kache scans for an embedded env! path value.
+inline constexpr std::uint64_t k_max_scanned_output_bytes = 4ull << 30;
+
+bool file_contains(const fs::path& p, const std::string& needle) {
+    auto data = util::read_file_bounded(p, k_max_scanned_output_bytes);
+    if (!data) return true; // cannot tell: assume the worst
+    return data->find(needle) != std::string::npos;
+}
+
+class Recorder {
+public:
+    explicit Recorder(Context& c) : c_(c) {}
+
+    Result<int> compile() {
+        if (c_.inv.dep_info_name().empty())
+            private_dep_info_ =
+                c_.store->tmp_dir() / ("dep-" + std::to_string(::getpid()) + "-" + c_.k1.hex() + ".d");
+        // Taken from the fine clock: a file written before this moment has an
+        // mtime (from the kernel's coarse clock) strictly below it.
+        std::int64_t start_ns = util::now_ns();
+        auto t_compile = Clock::now();
+        bool json = c_.inv.json_errors();
+        util::LineFilter filter;
+        if (c_.remapped) filter = [&](std::string_view line) { return c_.paths.unremap_output(line, json); };
+        auto result = util::run_tee(compiler_command(), filter);
+        if (!result) return std::unexpected(result.error());
+        std::int64_t compile_us =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_compile).count();
+
+        events::Event ev = c_.event("miss");
+        ev.compile_us = compile_us;
+        // A failed compile is not cached, except a build-script probe (one that did
+        // not ask for dep-info) failing with rustc's ordinary error status: its
+        // failure is the answer the build script wants, and it depends only on its inputs.
+        bool cache_failure = !private_dep_info_.empty() && result->exit_code == 1;
+        if (result->exit_code != 0 && !cache_failure) {
+            ev.reason = "compile failed (exit " + std::to_string(result->exit_code) + "), not cached";
+        } else if (auto rec = record_guarded(*result, start_ns, compile_us); !rec) {
+            ev.reason = "not recorded: " + rec.error().message;
+            if (rec.error().kind != ErrorKind::unsupported)
+                warn("not caching " + c_.crate + ": " + rec.error().message);
+        } else {
+            ev.bytes = *rec;
+            notify_upload(c_, key::result_key(c_.k1, recorded_set_));
+        }
+        ev.wrapper_us = c_.elapsed_us() - compile_us;
+        events::append(c_.store->events_dir(), ev);
+        if (!private_dep_info_.empty()) ::unlink(private_dep_info_.c_str());
+        return result->exit_code;
+    }
+
+private:
+    std::vector<std::string> compiler_command() const {
+        std::vector<std::string> cmd = c_.prefix;
+        if (c_.remapped) {
+            // Every scope is remapped (diagnostics too, since rlib metadata keeps
+            // diagnostic paths); the output stream is un-remapped for the reader.
+            for (auto& a : c_.paths.remap_args()) cmd.push_back(a);
+        }
+        auto args = c_.inv.command_line(/*without_incremental=*/true);
+        cmd.insert(cmd.end(), args.begin(), args.end());
+        // Without dep-info kache cannot know the inputs; ask rustc for it in a
+        // private file (build-script probes compile like this).
+        if (!private_dep_info_.empty()) cmd.push_back("--emit=dep-info=" + private_dep_info_.string());
+        return cmd;
+    }
+
+    // The compile has run and cargo has its output: an exception while
+    // recording must not run the compiler a second time, only skip the record.
+    Result<std::uint64_t> record_guarded(const util::ChildResult& result, std::int64_t start_ns,
+                                         std::int64_t compile_us) {
+        try {
+            return record(result, start_ns, compile_us);
+        } catch (const std::exception& e) {
+            return fail(ErrorKind::io, std::string("internal error: ") + e.what());
+        }
+    }
+
+    // Records the compile's outputs; returns the bytes stored.
+    Result<std::uint64_t> record(const util::ChildResult& result, std::int64_t start_ns, std::int64_t compile_us) {
+        fs::path dir = c_.out_dir();
+        fs::path dep_path = private_dep_info_.empty() ? dir / c_.inv.dep_info_name() : private_dep_info_;
+        auto dep_text = util::read_file_bounded(dep_path, k_max_dep_info_bytes);
+        if (!dep_text) return std::unexpected(dep_text.error());
+        auto dep = rustc::parse_dep_info(*dep_text);
+        if (!dep) return std::unexpected(dep.error());
+
+        auto set = input_set(*dep, start_ns);
+        if (!set) return std::unexpected(set.error());
+        portable_env_paths(*set, dir);
+
+        store::Entry entry;
+        entry.crate = c_.package_name();
+        entry.version = util::env("CARGO_PKG_VERSION").value_or("");
+        entry.k1 = c_.k1;
+        entry.k2 = key::result_key(c_.k1, *set);
+        entry.created_ms = set->created_ms;
+        entry.compile_ms = compile_us / 1000;
+        entry.exit_code = result.exit_code;
+        auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
+        for (auto& name : outputs) {
+            auto o = store_output(name, dir, *dep);
+            if (!o) return std::unexpected(o.error());
+            entry.outputs.push_back(std::move(*o));
+        }
+        bool json = c_.inv.json_errors();
+        if (!result.out.empty()) {
+            auto d = c_.store->put_blob(c_.paths.normalize_output(result.out, json));
+            if (!d) return std::unexpected(d.error());
+            entry.stdout_blob = *d;
+        }
+        if (!result.err.empty()) {
+            auto d = c_.store->put_blob(c_.paths.normalize_output(result.err, json));
+            if (!d) return std::unexpected(d.error());
+            entry.stderr_blob = *d;
+        }
+        if (auto w = c_.store->write_entry(entry); !w) return std::unexpected(w.error());
+        if (auto m = c_.store->add_input_set(c_.k1, *set); !m) return std::unexpected(m.error());
+        recorded_set_ = *set;
+        return entry.total_size();
+    }
+
+    // The input set the dep-info names, refused (unsupported) when an input
+    // vanished or changed while rustc ran.
+    Result<key::InputSet> input_set(const rustc::DepInfo& dep, std::int64_t start_ns) {
+        key::InputSet set;
+        set.created_ms = util::now_ns() / 1000000;
+        for (auto& input : dep.inputs()) {
+            fs::path p = c_.absolute(input);
+            auto st = util::stamp(p);
+            if (!st) return fail(ErrorKind::unsupported, "input " + input + " vanished during the compile");
+            if (st->mtime_ns >= start_ns)
+                return fail(ErrorKind::unsupported, "input " + input + " changed during the compile");
+            auto d = c_.hashes->digest(p);
+            if (!d) return std::unexpected(d.error());
+            set.files.push_back({c_.paths.normalize(input), *d});
+        }
+        std::sort(set.files.begin(), set.files.end(), [](auto& a, auto& b) { return a.path < b.path; });
+        set.env = dep.env_deps;
+        std::sort(set.env.begin(), set.env.end());
+        return set;
+    }
+
+    // Stores one output file (the dep-info with sentinel paths).
+    Result<store::OutputFile> store_output(const std::string& name, const fs::path& dir, const rustc::DepInfo& dep) {
+        fs::path p = dir / name;
+        auto st = util::stamp(p);
+        if (!st) return fail(ErrorKind::unsupported, "expected output " + name + " was not written");
+        store::OutputFile o;
+        o.name = name;
+        o.mode = st->mode & 0777;
+        if (name == c_.inv.dep_info_name()) {
+            rustc::DepInfo normalized = dep;
+            normalized.map_paths([&](const std::string& s) { return c_.paths.normalize(s); });
+            std::string text = rustc::write_dep_info(normalized);
+            auto d = c_.store->put_blob(text);
+            if (!d) return std::unexpected(d.error());
+            o.blob = *d;
+            o.size = text.size();
+            o.dep_info = true;
+            return o;
+        }
+        auto how = immutable_output(name) ? store::Placement::allow_link : store::Placement::copy_only;
+        auto d = c_.store->put_blob_file(p, how);
+        if (!d) return std::unexpected(d.error());
+        o.blob = *d;
+        o.size = st->size;
+        c_.hashes->remember(c_.store->blob_path(*d), *d);
+        if (extern_like(name)) c_.hashes->remember(p, *d);
+        return o;
+    }
+
+    // An `env!` value that names a path under a root (OUT_DIR, a generated file)
+    // is stored in sentinel form, so another checkout can match it, unless the
+    // value itself was written into an output (then the bytes depend on it).
+    void portable_env_paths(key::InputSet& set, const fs::path& dir) const {
+        if (!c_.remapped) return;
+        for (auto& [name, value] : set.env) {
+            if (!value) continue;
+            std::string normalized = c_.paths.normalize(*value);
+            if (normalized == *value) continue;
+            bool embedded = false;
+            for (auto& out : c_.inv.expected_outputs()) {
+                if (out == c_.inv.dep_info_name()) continue;
+                if (file_contains(dir / out, *value)) {
+                    embedded = true;
+                    break;
+                }
+            }
+            if (!embedded) value = normalized;
+        }
+    }
+
+    Context& c_;
+    fs::path private_dep_info_; // set when the invocation did not ask for dep-info
+    key::InputSet recorded_set_;
+};
+
+} // namespace
+
+Result<int> compile_and_record(Context& c) { return Recorder(c).compile(); }
+
+} // namespace kache::wrapper
