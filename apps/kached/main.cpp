@@ -3,6 +3,7 @@
 // `kache sync`. The wrapper binary never loads libcurl; it hands remote work here.
 #include <kache/config.hpp>
 #include <kache/daemon.hpp>
+#include <kache/daemon/service.hpp>
 #include <kache/remote.hpp>
 #include <kache/remote/builtin.hpp>
 #include <kache/remote/sync.hpp>
@@ -11,8 +12,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -59,17 +60,9 @@ int cmd_sync(const std::vector<std::string>& args) {
         }
         opt.push = false;
     }
-    // The workspace's Cargo.lock: here or in a parent (run from a member's directory).
-    std::string lockfile;
-    for (std::filesystem::path dir = std::filesystem::current_path();; dir = dir.parent_path()) {
-        if (::access((dir / "Cargo.lock").c_str(), R_OK) == 0) {
-            lockfile = (dir / "Cargo.lock").string();
-            break;
-        }
-        if (dir == dir.parent_path()) break;
-    }
-    if (opt.pull && !all && !lockfile.empty()) {
-        auto crates = remote::packages_in_lockfile(lockfile);
+    auto lockfile = daemon::find_cargo_lock(std::filesystem::current_path());
+    if (opt.pull && !all && lockfile) {
+        auto crates = remote::packages_in_lockfile(*lockfile);
         if (!crates) {
             std::fprintf(stderr, "kache sync: %s\n", crates.error().message.c_str());
             return 1;
@@ -103,29 +96,10 @@ int cmd_sync(const std::vector<std::string>& args) {
     return report->failed > 0 && !allow_partial ? 1 : 0;
 }
 
-std::string self_exe() {
-    char buf[4096];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("kached");
-}
-
-// The kache binary whose update should restart the daemon: beside us, or in the build tree.
-std::string kache_binary() {
-    std::string dir = self_exe();
-    dir = dir.substr(0, dir.rfind('/'));
-    for (std::string c : {dir + "/kache", dir + "/../kache/kache"})
-        if (::access(c.c_str(), X_OK) == 0) return c;
-    return "";
-}
-
 Result<daemon::Options> daemon_options() {
     auto cfg = config::load();
     for (auto& w : cfg.warnings) std::fprintf(stderr, "kache: warning: %s\n", w.c_str());
-    auto opt = daemon::Options::from(cfg);
-    if (!opt) return opt;
-    opt->watch_binary = kache_binary();
-    opt->restart_argv = {self_exe(), "run"};
-    return opt;
+    return daemon::Options::for_this_executable(cfg);
 }
 
 int cmd_run() {
@@ -135,40 +109,54 @@ int cmd_run() {
         return 1;
     }
     daemon::Daemon d(std::move(*opt));
-    return d.run();
+    auto status = d.run();
+    if (!status) {
+        std::fprintf(stderr, "kached: %s\n", status.error().message.c_str());
+        return 1;
+    }
+    return *status;
 }
 
-void print_status(const ipc::Message& m, bool json) {
+void print_status(const ipc::StatusReply& s, bool json) {
     if (json) {
-        std::printf("%s\n", m.to_json().c_str());
+        std::printf("%s\n", s.to_message().to_json().c_str());
         return;
     }
-    std::printf("running           yes (pid %lld, version %s)\n", (long long)m.num("pid").value_or(0),
-                m.str("version").value_or("?").c_str());
-    std::printf("socket            %s\n", m.str("socket").value_or("").c_str());
-    std::printf("log file          %s\n", m.str("log_file").value_or("").c_str());
-    std::printf("remote            %s\n", m.str("remote").value_or("none").c_str());
-    std::printf("pending uploads   %lld (in flight %lld)\n", (long long)m.num("pending_uploads").value_or(0),
-                (long long)m.num("uploads_in_flight").value_or(0));
-    std::printf("uploaded          %lld (failures %lld)\n", (long long)m.num("uploaded").value_or(0),
-                (long long)m.num("upload_failures").value_or(0));
-    std::printf("remote checks     %lld (found %lld)\n", (long long)m.num("remote_checks").value_or(0),
-                (long long)m.num("remote_checks_found").value_or(0));
-    std::printf("prefetched        %lld entries\n", (long long)m.num("prefetched").value_or(0));
-    auto err = m.str("last_error").value_or("");
-    if (!err.empty()) std::printf("last error        %s\n", err.c_str());
+    std::printf("running           yes (pid %lld, version %s)\n", (long long)s.pid, s.version.c_str());
+    std::printf("socket            %s\n", s.socket.c_str());
+    std::printf("log file          %s\n", s.log_file.c_str());
+    std::printf("remote            %s\n", s.remote.c_str());
+    std::printf("pending uploads   %lld (in flight %lld)\n", (long long)s.pending_uploads, (long long)s.uploads_in_flight);
+    std::printf("uploaded          %lld (failures %lld)\n", (long long)s.uploaded, (long long)s.upload_failures);
+    std::printf("remote checks     %lld (found %lld)\n", (long long)s.remote_checks, (long long)s.remote_checks_found);
+    std::printf("prefetched        %lld entries\n", (long long)s.prefetched);
+    if (!s.last_error.empty()) std::printf("last error        %s\n", s.last_error.c_str());
 }
 
-constexpr const char* k_unit = R"([Unit]
-Description=kache build cache daemon
-
-[Service]
-ExecStart=%s run
-Restart=on-failure
-
-[Install]
-WantedBy=default.target
-)";
+int cmd_service(const std::string& sub) {
+    if (sub == "uninstall") {
+        auto unit = daemon::uninstall_service();
+        if (!unit) {
+            std::fprintf(stderr, "kache daemon: %s\n", unit.error().message.c_str());
+            return 1;
+        }
+        std::printf("removed %s\n", unit->c_str());
+        return 0;
+    }
+    auto opt = daemon_options();
+    if (!opt) {
+        std::fprintf(stderr, "kache daemon: %s\n", opt.error().message.c_str());
+        return 1;
+    }
+    auto installed = daemon::install_service(opt->restart_argv.front());
+    if (!installed) {
+        std::fprintf(stderr, "kache daemon: %s\n", installed.error().message.c_str());
+        return 1;
+    }
+    std::printf("installed %s%s\n", installed->unit_file.c_str(),
+                installed->enabled ? " (enabled and started)" : " (could not enable it)");
+    return installed->enabled ? 0 : 1;
+}
 
 int cmd_daemon(const std::vector<std::string>& args) {
     if (args.empty()) {
@@ -177,13 +165,14 @@ int cmd_daemon(const std::vector<std::string>& args) {
     }
     const std::string& sub = args[0];
     if (sub == "run") return cmd_run();
+    if (sub == "install" || sub == "uninstall") return cmd_service(sub);
     auto opt = daemon_options();
     if (!opt) {
         std::fprintf(stderr, "kache daemon: %s\n", opt.error().message.c_str());
         return 1;
     }
     auto start = [&]() -> int {
-        auto pid = daemon::start_background(opt->socket, {self_exe(), "run"}, opt->log_file, std::chrono::seconds(10));
+        auto pid = daemon::start_background(opt->socket, opt->restart_argv, opt->log_file, std::chrono::seconds(10));
         if (!pid) {
             std::fprintf(stderr, "kache daemon: %s\n", pid.error().message.c_str());
             return 1;
@@ -208,15 +197,8 @@ int cmd_daemon(const std::vector<std::string>& args) {
         bool json = args.size() > 1 && args[1] == "--json";
         auto s = daemon::query_status(opt->socket, std::chrono::milliseconds(2000));
         if (!s) {
-            if (json) {
-                ipc::Message m;
-                auto store = store::Store::open(opt->config.cache_dir);
-                m.set_bool("running", false);
-                m.set("pid", std::int64_t(0));
-                m.set("pending_uploads", std::int64_t(store ? store->upload_intents().size() : 0));
-                m.set("socket", opt->socket.string()); // escaped: a path may hold any byte but NUL
-                std::printf("%s\n", m.to_json().c_str());
-            } else std::printf("running           no (socket %s)\n", opt->socket.c_str());
+            if (json) std::printf("%s\n", daemon::status_without_daemon(*opt).to_message().to_json().c_str());
+            else std::printf("running           no (socket %s)\n", opt->socket.c_str());
             return json ? 0 : 3;
         }
         print_status(*s, json);
@@ -230,36 +212,6 @@ int cmd_daemon(const std::vector<std::string>& args) {
         ::execvp("tail", argv.data());
         std::fprintf(stderr, "kache daemon: cannot run tail\n");
         return 1;
-    }
-    if (sub == "install" || sub == "uninstall") {
-        if (std::system("systemctl --user show-environment >/dev/null 2>&1") != 0) {
-            std::fprintf(stderr, "kache daemon: systemctl --user is not available here (no systemd user session); "
-                                 "start the daemon with `kache daemon start` instead, e.g. from your shell profile\n");
-            return 1;
-        }
-        const char* home = std::getenv("HOME");
-        std::string dir = std::string(home ? home : "/root") + "/.config/systemd/user";
-        std::string unit = dir + "/kached.service";
-        if (sub == "uninstall") {
-            std::system("systemctl --user disable --now kached.service >/dev/null 2>&1");
-            ::unlink(unit.c_str());
-            std::system("systemctl --user daemon-reload >/dev/null 2>&1");
-            std::printf("removed %s\n", unit.c_str());
-            return 0;
-        }
-        std::system(("mkdir -p '" + dir + "'").c_str());
-        char text[1024];
-        std::snprintf(text, sizeof text, k_unit, self_exe().c_str());
-        FILE* f = std::fopen(unit.c_str(), "w");
-        if (!f) {
-            std::fprintf(stderr, "kache daemon: cannot write %s\n", unit.c_str());
-            return 1;
-        }
-        std::fputs(text, f);
-        std::fclose(f);
-        int rc = std::system("systemctl --user daemon-reload && systemctl --user enable --now kached.service");
-        std::printf("installed %s%s\n", unit.c_str(), rc == 0 ? " (enabled and started)" : " (could not enable it)");
-        return rc == 0 ? 0 : 1;
     }
     std::fprintf(stderr, "kache daemon: unknown subcommand %s\n", sub.c_str());
     return 2;

@@ -42,6 +42,7 @@ struct Config {
     bool prefetch = true;
     std::filesystem::path socket_path;          // "" means <cache_dir>/daemon.sock
     std::int64_t daemon_idle_timeout_s = 0;     // 0: never
+    bool daemon_foreground = false;             // kached logs to stderr too (KACHE_DAEMON_FOREGROUND)
     RemoteConfig remote;
 
     // Problems found while loading, one line each, ready to print after "kache: warning: ".

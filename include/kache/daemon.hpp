@@ -2,8 +2,11 @@
 // program can run the same daemon: the upload queue, remote checks, prefetch
 // of a build session's dependency graph, periodic GC, and its lifecycle.
 //
-//   kache::daemon::Daemon d(kache::daemon::Options::from(kache::config::load()));
-//   return d.run();               // serves until stopped, idle, or SIGTERM
+//   auto opt = kache::daemon::Options::from(kache::config::load());
+//   kache::daemon::Daemon d(std::move(*opt));
+//   auto status = d.run();        // serves until stopped, idle, or SIGTERM
+//
+// The systemd user unit is in kache/daemon/service.hpp; the protocol in kache/ipc.hpp.
 #pragma once
 
 #include <kache/config.hpp>
@@ -13,10 +16,14 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace kache::daemon {
+
+// How often the daemon checks its idle timeout, its binary and its rescan/GC schedule.
+inline constexpr std::chrono::milliseconds k_tick_interval{1000};
 
 struct Options {
     config::Config config;
@@ -39,6 +46,10 @@ struct Options {
 
     // Fills the paths from a configuration.
     static Result<Options> from(const config::Config& cfg);
+    // from(), plus what the running kached needs: restart by exec'ing this
+    // executable with "run", when the kache binary beside it (or in the build
+    // tree) changes.
+    static Result<Options> for_this_executable(const config::Config& cfg);
 };
 
 class Daemon {
@@ -49,9 +60,10 @@ public:
     Daemon& operator=(const Daemon&) = delete;
 
     // Serves until a stop request, SIGTERM/SIGINT, the idle timeout, or a
-    // restart. Returns the process exit status (0 also when another daemon
-    // already owns the socket). On a restart it execs restart_argv.
-    int run();
+    // restart; then returns the process exit status (0 also when another daemon
+    // already owns the socket). On a restart it execs restart_argv. An error
+    // when it cannot start (store, socket directory, lock, listen).
+    Result<int> run();
 
 private:
     struct Impl;
@@ -61,14 +73,21 @@ private:
 // ---- lifecycle, as `kache daemon ...` uses it ----
 
 // Asks the daemon at socket for its status; ErrorKind::not_found if none answers.
-Result<ipc::Message> query_status(const std::filesystem::path& socket, std::chrono::milliseconds timeout);
+Result<ipc::StatusReply> query_status(const std::filesystem::path& socket, std::chrono::milliseconds timeout);
+
+// The status when no daemon answers: what the store on disk says.
+ipc::StatusReply status_without_daemon(const Options& options);
 
 // Starts `argv` (kached run ...) detached in the background and waits until the
 // socket answers or timeout passes. Succeeds at once if a daemon already answers.
+// Returns the daemon's pid.
 Result<int> start_background(const std::filesystem::path& socket, const std::vector<std::string>& argv,
                              const std::filesystem::path& log_file, std::chrono::milliseconds timeout);
 
 // Asks the daemon to stop (it drains in-flight uploads first) and waits until it is gone.
 Result<void> stop(const std::filesystem::path& socket, std::chrono::milliseconds timeout);
+
+// The workspace's Cargo.lock: in start or the nearest parent that has one.
+std::optional<std::filesystem::path> find_cargo_lock(const std::filesystem::path& start);
 
 } // namespace kache::daemon

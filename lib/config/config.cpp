@@ -185,6 +185,7 @@ void read_env(Config& cfg) {
     flag("KACHE_VERIFY_BLOBS", cfg.verify_blobs);
     flag("KACHE_PREFETCH", cfg.prefetch);
     flag("KACHE_REMOTE_READONLY", cfg.remote.read_only);
+    flag("KACHE_DAEMON_FOREGROUND", cfg.daemon_foreground);
     if (auto v = util::env("KACHE_LOG"); v && !v->empty()) cfg.log_level = *v;
     if (auto v = util::env("KACHE_SOCKET_PATH"); v && !v->empty()) {
         if ((*v)[0] == '/') cfg.socket_path = *v;

@@ -13,6 +13,8 @@
 #include <functional>
 #include <limits>
 #include <thread>
+#include <utility>
+#include <vector>
 
 using namespace kache;
 using kache::test::TempDir;
@@ -424,5 +426,155 @@ TEST_CASE("ipc::Client talks frames with a server", "[ipc]") {
         auto req = ipc::Message::parse(seen);
         REQUIRE(req);
         CHECK(req->str("type") == "upload");
+    }
+}
+
+// True when the decoder waits for more bytes (no error, no payload).
+static bool pending(const Result<std::optional<std::string>>& r) { return r.has_value() && !r->has_value(); }
+
+TEST_CASE("ipc::FrameDecoder yields whole payloads however the bytes arrive", "[ipc]") {
+    ipc::FrameDecoder d;
+    SECTION("nothing until a frame is complete, then exactly it") {
+        CHECK(pending(d.next()));
+        std::string f = ipc::encode_frame(R"({"v":1,"type":"ping"})");
+        for (std::size_t i = 0; i + 1 < f.size(); ++i) {
+            d.feed(f.substr(i, 1));
+            auto r = d.next();
+            REQUIRE(r);
+            CHECK_FALSE(*r);
+        }
+        d.feed(f.substr(f.size() - 1));
+        auto r = d.next();
+        REQUIRE(r);
+        REQUIRE(*r);
+        CHECK(**r == R"({"v":1,"type":"ping"})");
+        CHECK(d.buffered() == 0);
+        CHECK(pending(d.next()));
+    }
+    SECTION("several frames in one buffer, the last one split") {
+        std::string all = ipc::encode_frame("a") + ipc::encode_frame("") + ipc::encode_frame("ccc");
+        std::string tail = ipc::encode_frame("dddd");
+        d.feed(all + tail.substr(0, 6));
+        std::vector<std::string> got;
+        while (true) {
+            auto r = d.next();
+            REQUIRE(r);
+            if (!*r) break;
+            got.push_back(**r);
+        }
+        CHECK(got == std::vector<std::string>{"a", "", "ccc"});
+        CHECK(d.buffered() == 6);
+        d.feed(tail.substr(6));
+        auto r = d.next();
+        REQUIRE(r);
+        REQUIRE(*r);
+        CHECK(**r == "dddd");
+    }
+    SECTION("a frame of exactly k_max_frame is accepted") {
+        std::string payload(ipc::k_max_frame, 'x');
+        d.feed(ipc::encode_frame(payload));
+        auto r = d.next();
+        REQUIRE(r);
+        REQUIRE(*r);
+        CHECK((*r)->size() == ipc::k_max_frame);
+    }
+    SECTION("an oversized length is refused from its header, and for good") {
+        std::string header = ipc::encode_frame(std::string(ipc::k_max_frame + 1, 'x')).substr(0, ipc::k_frame_header);
+        d.feed(header);
+        auto r = d.next();
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind == ErrorKind::invalid_input);
+        CHECK(r.error().message.find("too large") != std::string::npos);
+        d.feed(ipc::encode_frame("{}"));
+        CHECK_FALSE(d.next());
+    }
+}
+
+TEST_CASE("ipc typed replies round-trip through Message", "[ipc]") {
+    SECTION("Ack") {
+        auto m = ipc::Ack::failure("upload: bad k2").to_message();
+        CHECK(m.to_json() == R"({"error":"upload: bad k2","ok":false})");
+        auto back = ipc::Ack::from(*ipc::Message::parse(m.to_json()));
+        REQUIRE(back);
+        CHECK_FALSE(back->ok);
+        CHECK(back->error == "upload: bad k2");
+        CHECK(ipc::Ack{}.to_message().to_json() == R"({"ok":true})");
+        CHECK_FALSE(ipc::Ack::from(ipc::Message()));
+    }
+    SECTION("PingReply") {
+        auto back = ipc::PingReply::from(ipc::PingReply{4242, "0.1.0"}.to_message());
+        REQUIRE(back);
+        CHECK(back->pid == 4242);
+        CHECK(back->version == "0.1.0");
+        CHECK_FALSE(ipc::PingReply::from(ipc::Ack::failure("no").to_message()));
+    }
+    SECTION("CheckReply") {
+        ipc::CheckReply c{true, 3, false, "one pack was corrupt"};
+        auto m = c.to_message();
+        CHECK_FALSE(m.has("cached"));
+        auto back = ipc::CheckReply::from(*ipc::Message::parse(m.to_json()));
+        REQUIRE(back);
+        CHECK(back->ok);
+        CHECK(back->found == 3);
+        CHECK_FALSE(back->cached);
+        CHECK(back->error == "one pack was corrupt");
+        ipc::CheckReply cached;
+        cached.cached = true;
+        CHECK(cached.to_message().to_json() == R"({"cached":true,"found":0,"ok":true})");
+    }
+    SECTION("StatusReply, running and not") {
+        ipc::StatusReply s;
+        s.pid = 77;
+        s.version = "0.1.0";
+        s.socket = "/tmp/a \"b\"/daemon.sock";
+        s.log_file = "/tmp/kached.log";
+        s.cache_dir = "/tmp/c";
+        s.remote = "file:///mnt/x";
+        s.pending_uploads = 5;
+        s.uploads_in_flight = 1;
+        s.upload_queue = 2;
+        s.uploaded = 10;
+        s.upload_failures = 3;
+        s.remote_checks = 9;
+        s.remote_checks_found = 4;
+        s.prefetched = 8;
+        s.last_error = "oops";
+        auto m = s.to_message();
+        CHECK(m.flag("ok"));
+        auto back = ipc::StatusReply::from(*ipc::Message::parse(m.to_json()));
+        REQUIRE(back);
+        CHECK(back->to_message().raw() == m.raw());
+        CHECK(back->socket == s.socket);
+        CHECK(back->prefetched == 8);
+
+        ipc::StatusReply off;
+        off.running = false;
+        off.pending_uploads = 2;
+        off.socket = "/s";
+        CHECK(off.to_message().to_json() == R"({"pending_uploads":2,"pid":0,"running":false,"socket":"/s"})");
+        auto off_back = ipc::StatusReply::from(off.to_message());
+        REQUIRE(off_back);
+        CHECK_FALSE(off_back->running);
+    }
+}
+
+TEST_CASE("ipc::Request::from checks the version and the type", "[ipc]") {
+    auto check = ipc::Request::from(ipc::Request::check(std::string(32, 'a'), "serde", "1.0"));
+    REQUIRE(check);
+    CHECK(check->type == ipc::RequestType::check);
+    CHECK(check->k1 == std::string(32, 'a'));
+    CHECK(check->crate == "serde");
+    CHECK(check->version == "1.0");
+    auto up = ipc::Request::from(ipc::Request::upload("ff"));
+    REQUIRE(up);
+    CHECK(up->type == ipc::RequestType::upload);
+    CHECK(up->k2 == "ff");
+    for (auto [json, word] : {std::pair{R"({"type":"ping"})", "version"}, {R"({"v":"1","type":"ping"})", "version"},
+                              {R"({"v":2,"type":"ping"})", "version"}, {R"({"v":1})", "type"},
+                              {R"({"v":1,"type":7})", "type"}, {R"({"v":1,"type":"launch"})", "unknown"}}) {
+        auto r = ipc::Request::from(*ipc::Message::parse(json));
+        INFO(json);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message.find(word) != std::string::npos);
     }
 }

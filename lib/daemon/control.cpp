@@ -1,0 +1,142 @@
+// The daemon's lifecycle as `kache daemon ...` drives it from outside: options
+// for this executable, status, start in the background, stop.
+#include <kache/daemon.hpp>
+#include <kache/store.hpp>
+#include <kache/util/fs.hpp>
+#include <kache/util/process.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace kache::daemon {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+// How long a status or stop request waits for the daemon's answer.
+constexpr std::chrono::milliseconds k_request_timeout{2000};
+// How often start and stop look whether the daemon came up or went away.
+constexpr std::chrono::milliseconds k_start_poll{20};
+constexpr std::chrono::milliseconds k_stop_poll{50};
+
+// The running executable (to be util::self_exe() once util has it).
+fs::path self_exe() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? fs::path(std::string(buf, static_cast<size_t>(n))) : fs::path("kached");
+}
+
+// Runs argv in a new session, detached (adopted by init: no zombie for us),
+// with stdin from /dev/null and stdout/stderr appended to log_file
+// (to be util::spawn_detached() once util has it).
+Result<void> spawn_detached(const std::vector<std::string>& argv, const fs::path& log_file) {
+    pid_t pid = ::fork();
+    if (pid < 0) return fail(ErrorKind::io, std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        ::setsid();
+        if (::fork() != 0) ::_exit(0); // the grandchild is adopted by init: no zombie for the caller
+        int null = ::open("/dev/null", O_RDWR);
+        (void)util::make_dirs(log_file.parent_path());
+        int logfd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
+        ::dup2(null, 0);
+        ::dup2(logfd >= 0 ? logfd : null, 1);
+        ::dup2(logfd >= 0 ? logfd : null, 2);
+        // Keep nothing else of the starter's: a wrapper's jobserver pipe or a
+        // test harness's output pipe held open by a long-lived daemon makes
+        // whoever waits for its EOF wait for the daemon.
+        if (::close_range(3, ~0U, 0) != 0)
+            for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+        util::exec_replace(argv);
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return ok();
+}
+
+// The kache binary whose update should restart the daemon: beside us, or in the build tree.
+fs::path sibling_kache(const fs::path& self) {
+    fs::path dir = self.parent_path();
+    for (fs::path c : {dir / "kache", dir / ".." / "kache" / "kache"})
+        if (::access(c.c_str(), X_OK) == 0) return c.string(); // as found: the watch compares this path's mtime
+    return {};
+}
+
+} // namespace
+
+Result<Options> Options::from(const config::Config& cfg) {
+    Options o;
+    o.config = cfg;
+    auto sock = ipc::socket_path(cfg.effective_socket_path());
+    if (!sock) return std::unexpected(sock.error());
+    o.socket = *sock;
+    o.log_file = o.socket.parent_path() / "kached.log";
+    return o;
+}
+
+Result<Options> Options::for_this_executable(const config::Config& cfg) {
+    auto o = from(cfg);
+    if (!o) return o;
+    fs::path self = self_exe();
+    o->watch_binary = sibling_kache(self);
+    o->restart_argv = {self.string(), "run"};
+    return o;
+}
+
+Result<ipc::StatusReply> query_status(const fs::path& socket, std::chrono::milliseconds timeout) {
+    auto c = ipc::Client::connect(socket, timeout);
+    if (!c) return std::unexpected(c.error());
+    auto m = c->call(ipc::Request::status(), timeout);
+    if (!m) return std::unexpected(m.error());
+    return ipc::StatusReply::from(*m);
+}
+
+ipc::StatusReply status_without_daemon(const Options& options) {
+    ipc::StatusReply s;
+    s.running = false;
+    auto store = store::Store::open(options.config.cache_dir);
+    s.pending_uploads = static_cast<std::int64_t>(store ? store->upload_intents().size() : 0);
+    s.socket = options.socket.string();
+    return s;
+}
+
+Result<int> start_background(const fs::path& socket, const std::vector<std::string>& argv, const fs::path& log_file,
+                             std::chrono::milliseconds timeout) {
+    if (auto s = query_status(socket, 500ms); s) return static_cast<int>(s->pid);
+    if (auto spawned = spawn_detached(argv, log_file); !spawned) return std::unexpected(spawned.error());
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        if (auto s = query_status(socket, 200ms); s) return static_cast<int>(s->pid);
+        std::this_thread::sleep_for(k_start_poll);
+    }
+    return fail(ErrorKind::timeout, "the daemon did not answer on " + socket.string() + " within " +
+                                        std::to_string(timeout.count()) + " ms (see " + log_file.string() + ")");
+}
+
+Result<void> stop(const fs::path& socket, std::chrono::milliseconds timeout) {
+    auto c = ipc::Client::connect(socket, 500ms);
+    if (!c) return std::unexpected(c.error());
+    auto status = c->call(ipc::Request::status(), k_request_timeout);
+    auto parsed = status ? ipc::StatusReply::from(*status) : Result<ipc::StatusReply>(std::unexpected(status.error()));
+    pid_t pid = parsed ? static_cast<pid_t>(parsed->pid) : 0;
+    auto reply = c->call(ipc::Request::stop(), k_request_timeout);
+    if (!reply) return std::unexpected(reply.error());
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        bool gone = pid > 0 ? ::kill(pid, 0) != 0 : !query_status(socket, 100ms);
+        if (gone) return ok();
+        std::this_thread::sleep_for(k_stop_poll);
+    }
+    return fail(ErrorKind::timeout, "the daemon did not stop within " + std::to_string(timeout.count()) + " ms");
+}
+
+} // namespace kache::daemon

@@ -1,0 +1,111 @@
+#include "prefetch.hpp"
+
+#include "cargo_metadata.hpp"
+
+#include <kache/remote/pack.hpp>
+#include <kache/util/fs.hpp>
+
+#include <vector>
+
+namespace kache::daemon {
+
+using Clock = std::chrono::steady_clock;
+using hash::Digest;
+
+Prefetcher::Prefetcher(store::Store& store, remote::BackendMaker make_backend, Log& log, PrefetchSettings settings)
+    : store_(store), make_backend_(std::move(make_backend)), log_(log), settings_(settings) {}
+
+Prefetcher::~Prefetcher() { stop(); }
+
+void Prefetcher::start() { worker_ = std::thread([this] { worker(); }); }
+
+void Prefetcher::submit(std::string root) {
+    std::lock_guard g(mu_);
+    sessions_.push_back(std::move(root));
+    cv_.notify_one();
+}
+
+void Prefetcher::stop() {
+    {
+        std::lock_guard g(mu_);
+        exit_ = true;
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+}
+
+std::pair<std::size_t, std::uint64_t> Prefetcher::prefetch_package(remote::RemoteBackend& be, const std::string& name,
+                                                                   const std::string& version) {
+    std::size_t count = 0;
+    std::uint64_t bytes = 0;
+    auto objects = be.list(remote::crate_manifest_prefix(name) + remote::key_safe(version) + "/");
+    if (!objects) {
+        log_.error("prefetch list of " + name + ": " + objects.error().message);
+        return {0, 0};
+    }
+    for (auto& o : *objects) {
+        auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
+        if (!k2 || store_.has_entry(*k2)) continue;
+        store_.set_origin(*k2, "prefetched"); // before it lands, as for checks
+        auto pulled = remote::pull_entry(store_, be, o.key);
+        if (!pulled) {
+            if (!store_.has_entry(*k2)) (void)store_.take_origin(*k2);
+            log_.error("prefetch of " + o.key + ": " + pulled.error().message);
+            continue;
+        }
+        ++count;
+        ++prefetched_;
+        bytes += *pulled;
+    }
+    return {count, bytes};
+}
+
+void Prefetcher::prefetch_session(const std::string& root) {
+    auto t0 = Clock::now();
+    auto order = dependency_order(root);
+    if (!order) {
+        log_.info("prefetch skipped for " + root + ": " + order.error().message);
+        return;
+    }
+    // Several transfers at once, taking packages in dependency order, so the
+    // first crates cargo compiles are the first to arrive.
+    std::atomic<std::size_t> next{0}, count{0};
+    std::atomic<std::uint64_t> bytes{0};
+    auto work = [&] {
+        auto b = make_backend_();
+        if (!b) {
+            log_.error("prefetch: " + b.error().message);
+            return;
+        }
+        for (std::size_t i; (i = next++) < order->size();) {
+            if (exit_ || count >= settings_.max_entries || bytes >= settings_.max_bytes ||
+                Clock::now() - t0 > settings_.max_time)
+                break;
+            auto [n, size] = prefetch_package(**b, (*order)[i].name, (*order)[i].version);
+            count += n;
+            bytes += size;
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int w = 0; w < std::max(1, settings_.workers); ++w) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    log_.info("prefetched " + std::to_string(count.load()) + " entries (" + util::human_bytes(bytes) + ") for " + root +
+              " in " + std::to_string(ms) + " ms");
+}
+
+void Prefetcher::worker() {
+    while (true) {
+        std::string root;
+        {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [&] { return !sessions_.empty() || exit_; });
+            if (sessions_.empty()) return;
+            root = std::move(sessions_.front());
+            sessions_.pop_front();
+        }
+        prefetch_session(root);
+    }
+}
+
+} // namespace kache::daemon

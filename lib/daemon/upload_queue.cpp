@@ -1,0 +1,187 @@
+#include "upload_queue.hpp"
+
+#include <kache/remote/pack.hpp>
+#include <kache/util/fs.hpp>
+
+#include <unistd.h>
+
+namespace kache::daemon {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using hash::Digest;
+
+std::chrono::milliseconds retry_delay(int attempt, std::chrono::milliseconds base, std::chrono::milliseconds cap_max,
+                                      std::mt19937& rng) {
+    std::int64_t cap = base.count();
+    for (int i = 0; i < attempt && cap < cap_max.count(); ++i) cap *= 2;
+    cap = std::min<std::int64_t>(cap, cap_max.count());
+    return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng));
+}
+
+Result<void> push_entry(store::Store& store, remote::RemoteBackend& be, const Digest& k2) {
+    auto entry = store.read_entry(k2);
+    if (!entry) {
+        if (entry.error().kind == ErrorKind::not_found) return ok(); // gone: nothing to upload
+        return std::unexpected(entry.error());
+    }
+    auto manifest = store.read_manifest(entry->k1);
+    std::optional<key::InputSet> set;
+    if (manifest)
+        for (auto& s : manifest->sets)
+            if (key::result_key(entry->k1, s) == k2) set = s;
+    if (!set) return ok(); // the input set was replaced locally: nothing consistent to upload
+    fs::path pack_file = store.tmp_dir() / (".up." + k2.hex() + "." + std::to_string(::getpid()));
+    fs::path man_file = store.tmp_dir() / (".upm." + k2.hex() + "." + std::to_string(::getpid()));
+    struct Cleanup {
+        fs::path a, b;
+        ~Cleanup() {
+            ::unlink(a.c_str());
+            ::unlink(b.c_str());
+        }
+    } cleanup{pack_file, man_file};
+    auto size = remote::pack(store, *entry, pack_file);
+    if (!size) return std::unexpected(size.error());
+    if (auto w = util::write_file_atomic(man_file, remote::manifest_object(*set), store.tmp_dir()); !w) return w;
+    // The pack first: a manifest never names a pack the remote lacks.
+    auto r = be.put(remote::pack_key(*entry), pack_file, remote::Overwrite::no);
+    if (!r && r.error().kind != ErrorKind::conflict) return r;
+    r = be.put(remote::manifest_key(*entry), man_file, remote::Overwrite::no);
+    if (!r && r.error().kind != ErrorKind::conflict) return r;
+    return ok();
+}
+
+UploadQueue::UploadQueue(store::Store& store, remote::BackendMaker make_backend, Log& log, UploadSettings settings)
+    : store_(store), make_backend_(std::move(make_backend)), log_(log), settings_(settings) {}
+
+UploadQueue::~UploadQueue() { stop(); }
+
+void UploadQueue::start() {
+    for (int i = 0; i < settings_.workers; ++i) workers_.emplace_back([this] { worker(); });
+}
+
+void UploadQueue::enqueue(const Digest& k2) {
+    std::lock_guard g(mu_);
+    if (queued_.insert(k2).second) queue_.push_back(k2);
+    cv_.notify_one();
+}
+
+void UploadQueue::promote_due_retries() {
+    auto now = Clock::now();
+    while (!retries_.empty() && retries_.begin()->first <= now) {
+        auto [d, n] = retries_.begin()->second;
+        retries_.erase(retries_.begin());
+        attempts_[d] = n;
+        if (queued_.insert(d).second) queue_.push_back(d);
+    }
+}
+
+void UploadQueue::worker() {
+    std::unique_ptr<remote::RemoteBackend> be;
+    std::mt19937 rng{std::random_device{}()};
+    while (true) {
+        Digest k2;
+        {
+            std::unique_lock lk(mu_);
+            while (true) {
+                promote_due_retries();
+                if (!queue_.empty()) break;
+                if (exit_) return;
+                cv_.wait_for(lk, k_upload_poll);
+            }
+            k2 = queue_.front();
+            queue_.pop_front();
+            ++in_flight_;
+        }
+        Result<void> r = ok();
+        if (!be) {
+            auto b = make_backend_();
+            if (!b) r = std::unexpected(b.error());
+            else be = std::move(*b);
+        }
+        if (r) r = push_entry(store_, *be, k2);
+        std::unique_lock lk(mu_);
+        --in_flight_;
+        queued_.erase(k2);
+        if (r) {
+            store_.remove_upload_intent(k2); // under mu_: a rescan lists intents under it too
+            attempts_.erase(k2);
+            ++uploaded_;
+            log_.info("uploaded " + k2.hex());
+        } else {
+            ++failures_;
+            int n = attempts_[k2] + 1;
+            lk.unlock();
+            log_.error("upload of " + k2.hex() + " failed (attempt " + std::to_string(n) + "): " + r.error().message);
+            lk.lock();
+            if (r.error().retryable() && n < settings_.max_attempts) {
+                auto delay = retry_delay(n, settings_.retry_base, settings_.retry_cap, rng);
+                retries_.emplace(Clock::now() + delay, std::make_pair(k2, n));
+            } else {
+                attempts_.erase(k2); // the intent stays on disk: a later rescan or the next start tries again
+                parked_[k2] = Clock::now();
+            }
+        }
+        cv_.notify_all();
+    }
+}
+
+std::size_t UploadQueue::rescan() {
+    std::lock_guard g(mu_); // while listing too: a worker removes an intent under it when done
+    auto on_disk = store_.upload_intents();
+    std::set<Digest> retrying;
+    for (auto& [_, v] : retries_) retrying.insert(v.first);
+    auto now = Clock::now();
+    std::size_t n = 0;
+    for (auto& d : on_disk) {
+        if (queued_.count(d) || retrying.count(d)) continue;
+        if (auto it = parked_.find(d); it != parked_.end()) {
+            if (now - it->second < settings_.parked_retry) continue;
+            parked_.erase(it);
+        }
+        queued_.insert(d);
+        queue_.push_back(d);
+        ++n;
+    }
+    if (n) {
+        log_.info("rescan: queued " + std::to_string(n) + " upload intents found on disk");
+        cv_.notify_all();
+    }
+    return n;
+}
+
+bool UploadQueue::drain(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    std::unique_lock lk(mu_);
+    while ((!queue_.empty() || in_flight_ > 0) && Clock::now() < deadline) cv_.wait_for(lk, std::chrono::milliseconds(100));
+    return queue_.empty() && in_flight_ == 0;
+}
+
+void UploadQueue::stop() {
+    {
+        std::lock_guard g(mu_);
+        exit_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+}
+
+UploadStats UploadQueue::stats() const {
+    std::lock_guard g(mu_);
+    UploadStats s;
+    s.queued = queue_.size();
+    s.in_flight = in_flight_;
+    s.retrying = retries_.size();
+    s.parked = parked_.size();
+    s.uploaded = uploaded_;
+    s.failures = failures_;
+    return s;
+}
+
+bool UploadQueue::idle() const {
+    std::lock_guard g(mu_);
+    return queue_.empty() && in_flight_ == 0;
+}
+
+} // namespace kache::daemon
