@@ -9,6 +9,7 @@ pkgs=(
   libxxhash-dev libtomlplusplus-dev libsimdjson-dev libcurl4-openssl-dev libssl-dev
   libuv1-dev libzstd-dev libpugixml-dev catch2
   sccache python3 curl ca-certificates
+  librust-itoa-dev
 )
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -75,8 +75,9 @@ int cmd_stats(const std::vector<std::string>& args) {
     auto u = store->usage();
     std::string daemon = "offline";
     if (auto c = ipc::Client::connect(cfg.effective_socket_path(), std::chrono::milliseconds(100))) {
-        if (auto r = c->call(ipc::Request::ping(), std::chrono::milliseconds(1000)); r && r->flag("ok"))
-            daemon = "running (pid " + std::to_string(r->num("pid").value_or(0)) + ")";
+        if (auto r = c->call(ipc::Request::ping(), std::chrono::milliseconds(1000)))
+            if (auto ping = ipc::PingReply::from(*r))
+                daemon = "running (pid " + std::to_string(ping->pid) + ")";
     }
     if (json) {
         std::printf("{\"hits\":%llu,\"misses\":%llu,\"passthroughs\":%llu,\"errors\":%llu,\"hit_rate\":%.4f,"

@@ -28,49 +28,6 @@ constexpr std::chrono::milliseconds k_request_timeout{2000};
 constexpr std::chrono::milliseconds k_start_poll{20};
 constexpr std::chrono::milliseconds k_stop_poll{50};
 
-// The running executable (to be util::self_exe() once util has it).
-fs::path self_exe() {
-    char buf[4096];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    return n > 0 ? fs::path(std::string(buf, static_cast<size_t>(n))) : fs::path("kached");
-}
-
-// Runs argv in a new session, detached (adopted by init: no zombie for us),
-// with stdin from /dev/null and stdout/stderr appended to log_file
-// (to be util::spawn_detached() once util has it).
-Result<void> spawn_detached(const std::vector<std::string>& argv, const fs::path& log_file) {
-    pid_t pid = ::fork();
-    if (pid < 0) return fail(ErrorKind::io, std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) {
-        ::setsid();
-        if (::fork() != 0) ::_exit(0); // the grandchild is adopted by init: no zombie for the caller
-        int null = ::open("/dev/null", O_RDWR);
-        (void)util::make_dirs(log_file.parent_path());
-        int logfd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
-        ::dup2(null, 0);
-        ::dup2(logfd >= 0 ? logfd : null, 1);
-        ::dup2(logfd >= 0 ? logfd : null, 2);
-        // Keep nothing else of the starter's: a wrapper's jobserver pipe or a
-        // test harness's output pipe held open by a long-lived daemon makes
-        // whoever waits for its EOF wait for the daemon.
-        if (::close_range(3, ~0U, 0) != 0)
-            for (int fd = 3; fd < 1024; ++fd) ::close(fd);
-        util::exec_replace(argv);
-        ::_exit(127);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return ok();
-}
-
-// The kache binary whose update should restart the daemon: beside us, or in the build tree.
-fs::path sibling_kache(const fs::path& self) {
-    fs::path dir = self.parent_path();
-    for (fs::path c : {dir / "kache", dir / ".." / "kache" / "kache"})
-        if (::access(c.c_str(), X_OK) == 0) return c.string(); // as found: the watch compares this path's mtime
-    return {};
-}
-
 } // namespace
 
 Result<Options> Options::from(const config::Config& cfg) {
@@ -86,8 +43,8 @@ Result<Options> Options::from(const config::Config& cfg) {
 Result<Options> Options::for_this_executable(const config::Config& cfg) {
     auto o = from(cfg);
     if (!o) return o;
-    fs::path self = self_exe();
-    o->watch_binary = sibling_kache(self);
+    fs::path self = util::self_exe().value_or("kached");
+    o->watch_binary = util::sibling_exe("kache").value_or(fs::path());
     o->restart_argv = {self.string(), "run"};
     return o;
 }
@@ -112,7 +69,7 @@ ipc::StatusReply status_without_daemon(const Options& options) {
 Result<int> start_background(const fs::path& socket, const std::vector<std::string>& argv, const fs::path& log_file,
                              std::chrono::milliseconds timeout) {
     if (auto s = query_status(socket, 500ms); s) return static_cast<int>(s->pid);
-    if (auto spawned = spawn_detached(argv, log_file); !spawned) return std::unexpected(spawned.error());
+    if (auto spawned = util::spawn_detached(argv, log_file); !spawned) return std::unexpected(spawned.error());
     auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
         if (auto s = query_status(socket, 200ms); s) return static_cast<int>(s->pid);

@@ -2,7 +2,7 @@
 
 #include "cargo_metadata.hpp"
 
-#include <kache/remote/pack.hpp>
+#include <kache/remote/transfer.hpp>
 #include <kache/util/fs.hpp>
 
 #include <vector>
@@ -38,7 +38,7 @@ std::pair<std::size_t, std::uint64_t> Prefetcher::prefetch_package(remote::Remot
                                                                    const std::string& version) {
     std::size_t count = 0;
     std::uint64_t bytes = 0;
-    auto objects = be.list(remote::crate_manifest_prefix(name) + remote::key_safe(version) + "/");
+    auto objects = be.list(remote::version_manifest_prefix(name, version));
     if (!objects) {
         log_.error("prefetch list of " + name + ": " + objects.error().message);
         return {0, 0};
@@ -46,10 +46,9 @@ std::pair<std::size_t, std::uint64_t> Prefetcher::prefetch_package(remote::Remot
     for (auto& o : *objects) {
         auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
         if (!k2 || store_.has_entry(*k2)) continue;
-        store_.set_origin(*k2, "prefetched"); // before it lands, as for checks
-        auto pulled = remote::pull_entry(store_, be, o.key);
+        // Marked before the entry lands, as for checks.
+        auto pulled = remote::pull_entry(store_, be, o.key, "prefetched");
         if (!pulled) {
-            if (!store_.has_entry(*k2)) (void)store_.take_origin(*k2);
             log_.error("prefetch of " + o.key + ": " + pulled.error().message);
             continue;
         }

@@ -1,6 +1,6 @@
 #include "remote_checks.hpp"
 
-#include <kache/remote/pack.hpp>
+#include <kache/remote/transfer.hpp>
 
 namespace kache::daemon {
 
@@ -52,22 +52,16 @@ std::pair<ipc::CheckReply, bool> RemoteChecks::run(remote::RemoteBackend* be, co
     std::string err = backend_error;
     bool remote_down = false;
     if (be) {
-        std::string prefix = remote::crate_manifest_prefix(job.crate) +
-                             remote::key_safe(job.version.empty() ? "0" : job.version) + "/" + job.k1.hex() + "/";
-        auto objects = be->list(prefix);
+        auto objects = be->list(remote::invocation_manifest_prefix(job.crate, job.version, job.k1));
         if (!objects) {
             err = objects.error().message;
             remote_down = objects.error().retryable();
         } else
             for (auto& o : *objects) {
-                auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
-                bool had = k2 && store_.has_entry(*k2);
-                // Marked before the entry lands: a wrapper may find it the
-                // moment it is committed, and must count it as remote.
-                if (!had && k2) store_.set_origin(*k2, "remote");
-                auto pulled = remote::pull_entry(store_, *be, o.key);
+                // The origin is marked before the entry lands: a wrapper may find
+                // it the moment it is committed, and must count it as remote.
+                auto pulled = remote::pull_entry(store_, *be, o.key, "remote");
                 if (!pulled) {
-                    if (!had && k2 && !store_.has_entry(*k2)) (void)store_.take_origin(*k2);
                     err = pulled.error().message;
                     continue;
                 }

@@ -1,9 +1,9 @@
 #include "upload_queue.hpp"
 
-#include <kache/remote/pack.hpp>
-#include <kache/util/fs.hpp>
+#include <kache/remote/transfer.hpp>
+#include <kache/util/backoff.hpp>
 
-#include <unistd.h>
+#include <algorithm>
 
 namespace kache::daemon {
 
@@ -13,42 +13,15 @@ using hash::Digest;
 
 std::chrono::milliseconds retry_delay(int attempt, std::chrono::milliseconds base, std::chrono::milliseconds cap_max,
                                       std::mt19937& rng) {
-    std::int64_t cap = base.count();
-    for (int i = 0; i < attempt && cap < cap_max.count(); ++i) cap *= 2;
-    cap = std::min<std::int64_t>(cap, cap_max.count());
-    return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng));
+    // Backoff's ceiling for retry n is base' * 2^(n-1): base' = 2 * base gives base * 2^n.
+    const util::Backoff backoff(base * 2, cap_max, util::Jitter::equal);
+    return backoff.delay(static_cast<unsigned>(std::max(attempt, 0)), rng);
 }
 
 Result<void> push_entry(store::Store& store, remote::RemoteBackend& be, const Digest& k2) {
-    auto entry = store.read_entry(k2);
-    if (!entry) {
-        if (entry.error().kind == ErrorKind::not_found) return ok(); // gone: nothing to upload
-        return std::unexpected(entry.error());
-    }
-    auto manifest = store.read_manifest(entry->k1);
-    std::optional<key::InputSet> set;
-    if (manifest)
-        for (auto& s : manifest->sets)
-            if (key::result_key(entry->k1, s) == k2) set = s;
-    if (!set) return ok(); // the input set was replaced locally: nothing consistent to upload
-    fs::path pack_file = store.tmp_dir() / (".up." + k2.hex() + "." + std::to_string(::getpid()));
-    fs::path man_file = store.tmp_dir() / (".upm." + k2.hex() + "." + std::to_string(::getpid()));
-    struct Cleanup {
-        fs::path a, b;
-        ~Cleanup() {
-            ::unlink(a.c_str());
-            ::unlink(b.c_str());
-        }
-    } cleanup{pack_file, man_file};
-    auto size = remote::pack(store, *entry, pack_file);
-    if (!size) return std::unexpected(size.error());
-    if (auto w = util::write_file_atomic(man_file, remote::manifest_object(*set), store.tmp_dir()); !w) return w;
-    // The pack first: a manifest never names a pack the remote lacks.
-    auto r = be.put(remote::pack_key(*entry), pack_file, remote::Overwrite::no);
-    if (!r && r.error().kind != ErrorKind::conflict) return r;
-    r = be.put(remote::manifest_key(*entry), man_file, remote::Overwrite::no);
-    if (!r && r.error().kind != ErrorKind::conflict) return r;
-    return ok();
+    auto pushed = remote::push_entry(store, be, k2);
+    if (!pushed) return std::unexpected(pushed.error());
+    return ok(); // pushed, or nothing consistent left to push
 }
 
 UploadQueue::UploadQueue(store::Store& store, remote::BackendMaker make_backend, Log& log, UploadSettings settings)

@@ -182,12 +182,9 @@ void FileHashCache::store(const util::FileStamp& st, const Digest& d) {
     rec.check = record_check(rec);
     fs::path entry = entry_path(st);
     // Best effort: a failure here only means the next lookup rehashes.
-    int fd = ::open(entry.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == ENOENT && util::make_dirs(entry.parent_path()))
-        fd = ::open(entry.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return;
-    util::write_all(fd, std::string_view(reinterpret_cast<const char*>(&rec), sizeof rec));
-    ::close(fd);
+    auto fd = util::open_file(entry, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!fd) return;
+    util::write_all(fd->get(), std::string_view(reinterpret_cast<const char*>(&rec), sizeof rec));
 }
 
 } // namespace kache::hash

@@ -105,7 +105,7 @@ Result<void> FilesystemBackend::get(const std::string& key, const fs::path& dest
         struct stat st{};
         if (::fstat(in->get(), &st) != 0) return std::unexpected(detail::errno_error(errno, "cannot stat", *path));
         if (!S_ISREG(st.st_mode)) return fail(ErrorKind::not_found, "no object " + key + " in " + describe());
-        auto tmp = detail::TempFile::create_beside(dest, "kache-get");
+        auto tmp = util::TempFile::create_beside(dest, "kache-get");
         if (!tmp) return std::unexpected(tmp.error());
         if (auto c = copy_fd(in->get(), tmp->fd(), static_cast<std::uint64_t>(st.st_size), *path, tmp->path()); !c)
             return c;
@@ -132,7 +132,7 @@ Result<void> FilesystemBackend::put(const std::string& key, const fs::path& src,
     fs::create_directories(path->parent_path(), ec);
     if (ec) return std::unexpected(detail::errno_error(ec.value(), "cannot create directory", path->parent_path(),
                                                        ErrorKind::denied));
-    auto tmp = detail::TempFile::create_beside(*path, k_temp_tag, ErrorKind::denied);
+    auto tmp = util::TempFile::create_beside(*path, k_temp_tag, ErrorKind::denied);
     if (!tmp) return std::unexpected(tmp.error());
     if (auto c = copy_fd(in->get(), tmp->fd(), static_cast<std::uint64_t>(st.st_size), src, tmp->path()); !c)
         return c;

@@ -276,11 +276,7 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
     for (auto& [d, tmp] : staged) {
         fs::path dest = store.blob_path(d);
         if (store.has_blob(d)) continue; // the TempFile's destructor removes the staged copy
-        auto c = tmp.commit(dest);
-        if (!c && c.error().kind == ErrorKind::not_found) {
-            (void)util::make_dirs(dest.parent_path());
-            c = tmp.commit(dest);
-        }
+        auto c = util::make_parent_and_retry(dest, [&] { return tmp.commit_replace(dest); });
         if (!c) return std::unexpected(c.error());
     }
     if (auto w = store.write_entry(*entry); !w) return std::unexpected(w.error());

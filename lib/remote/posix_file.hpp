@@ -29,8 +29,4 @@ Result<Fd> open_read(const std::filesystem::path& path, ErrorKind denied_kind = 
 // Writes all of [data, data+size) to fd, retrying short writes and EINTR.
 Result<void> write_all(int fd, const char* data, std::size_t size, const std::filesystem::path& what);
 
-// The temp file is util's (TempFile::create_beside, commit_replace, commit_no_replace);
-// this name stays only until filesystem.cpp spells it util::TempFile.
-using TempFile = util::TempFile;
-
 } // namespace kache::remote::detail

@@ -12,12 +12,7 @@ fs::path Store::upload_queue_dir() const { return root_ / "upload-queue"; }
 
 Result<void> Store::add_upload_intent(const hash::Digest& k2) const {
     fs::path p = upload_queue_dir() / k2.hex();
-    auto r = util::write_file_atomic(p, k2.hex() + "\n", tmp_dir());
-    if (!r && r.error().kind == ErrorKind::not_found) {
-        (void)util::make_dirs(p.parent_path());
-        r = util::write_file_atomic(p, k2.hex() + "\n", tmp_dir());
-    }
-    return r;
+    return util::make_parent_and_retry(p, [&] { return util::write_file_atomic(p, k2.hex() + "\n", tmp_dir()); });
 }
 
 void Store::remove_upload_intent(const hash::Digest& k2) const { ::unlink((upload_queue_dir() / k2.hex()).c_str()); }

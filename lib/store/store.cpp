@@ -17,17 +17,6 @@ fs::path sharded(const fs::path& base, const hash::Digest& d) {
     return base / h.substr(0, 2) / h.substr(2);
 }
 
-// Runs op(); if it failed because the shard directory is missing, creates it and retries.
-template <class Op>
-auto with_parent(const fs::path& target, Op op) -> decltype(op()) {
-    auto r = op();
-    if (!r && r.error().kind == ErrorKind::not_found) {
-        if (auto made = util::make_dirs(target.parent_path()); !made) return std::unexpected(made.error());
-        r = op();
-    }
-    return r;
-}
-
 } // namespace
 
 Result<Store> Store::open(const fs::path& root) {
@@ -58,7 +47,7 @@ Result<Manifest> Store::read_manifest(const hash::Digest& k1) const {
 Result<void> Store::write_manifest(const hash::Digest& k1, const Manifest& m) {
     fs::path p = manifest_path(k1);
     std::string text = serialize_manifest(m);
-    return with_parent(p, [&] { return util::write_file_atomic(p, text, tmp_dir()); });
+    return util::make_parent_and_retry(p, [&] { return util::write_file_atomic(p, text, tmp_dir()); });
 }
 
 Result<void> Store::add_input_set(const hash::Digest& k1, const key::InputSet& set, std::size_t max_sets) {
@@ -82,7 +71,7 @@ Result<Entry> Store::read_entry(const hash::Digest& k2) const {
 Result<void> Store::write_entry(const Entry& e) {
     fs::path p = entry_path(e.k2);
     std::string text = serialize_entry(e);
-    return with_parent(p, [&] { return util::write_file_atomic(p, text, tmp_dir()); });
+    return util::make_parent_and_retry(p, [&] { return util::write_file_atomic(p, text, tmp_dir()); });
 }
 
 bool Store::has_entry(const hash::Digest& k2) const { return ::access(entry_path(k2).c_str(), F_OK) == 0; }
@@ -118,7 +107,7 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
         return d;
     }
     if (!linked) ::chmod(staged.c_str(), 0444);
-    auto renamed = with_parent(dest, [&]() -> Result<void> {
+    auto renamed = util::make_parent_and_retry(dest, [&]() -> Result<void> {
         if (::rename(staged.c_str(), dest.c_str()) != 0)
             return fail(errno == ENOENT ? ErrorKind::not_found : ErrorKind::io,
                         "cannot store blob " + dest.string() + ": " + std::strerror(errno));
@@ -135,7 +124,7 @@ Result<hash::Digest> Store::put_blob(std::string_view data) {
     hash::Digest d = hash::of(data);
     fs::path dest = blob_path(d);
     if (::access(dest.c_str(), F_OK) == 0) return d;
-    auto r = with_parent(dest, [&] { return util::write_file_atomic(dest, data, tmp_dir(), 0444); });
+    auto r = util::make_parent_and_retry(dest, [&] { return util::write_file_atomic(dest, data, tmp_dir(), 0444); });
     if (!r) return std::unexpected(r.error());
     return d;
 }
@@ -176,20 +165,12 @@ Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& d
 
 Result<util::FileLock> Store::lock_key(const hash::Digest& k1, std::chrono::milliseconds timeout) const {
     fs::path p = lock_path(k1);
-    auto l = util::FileLock::acquire(p, timeout);
-    if (!l && l.error().kind == ErrorKind::not_found) {
-        if (auto made = util::make_dirs(p.parent_path()); !made) return std::unexpected(made.error());
-        l = util::FileLock::acquire(p, timeout);
-    }
-    return l;
+    return util::make_parent_and_retry(p, [&] { return util::FileLock::acquire(p, timeout); });
 }
 
 void Store::set_origin(const hash::Digest& k2, std::string_view origin) const {
     fs::path p = root_ / "origin" / k2.hex();
-    if (!util::write_file_atomic(p, origin, tmp_dir())) {
-        (void)util::make_dirs(p.parent_path());
-        (void)util::write_file_atomic(p, origin, tmp_dir());
-    }
+    (void)util::make_parent_and_retry(p, [&] { return util::write_file_atomic(p, origin, tmp_dir()); });
 }
 
 std::string Store::take_origin(const hash::Digest& k2) const {

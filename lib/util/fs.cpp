@@ -269,7 +269,7 @@ bool write_all(int fd, std::string_view data) noexcept {
 Result<void> make_dirs(const fs::path& dir) {
     std::error_code ec;
     fs::create_directories(dir, ec);
-    if (ec && !fs::is_directory(dir)) return fail(ErrorKind::io, "cannot create directory " + dir.string() + ": " + ec.message());
+    if (std::error_code ec2; ec && !fs::is_directory(dir, ec2)) return fail(ErrorKind::io, "cannot create directory " + dir.string() + ": " + ec.message());
     return ok();
 }
 

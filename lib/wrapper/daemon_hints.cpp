@@ -29,26 +29,11 @@ inline constexpr std::chrono::milliseconds k_upload_send_timeout{50};
 
 bool remote_enabled(const config::Config& cfg) { return cfg.remote.configured(); }
 
-// Starts `<this executable> daemon start` fully detached (double fork, new session).
+// Starts `<this executable> daemon start` fully detached, holding none of our descriptors.
 void start_daemon_detached() {
-    char self[4096];
-    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return;
-    self[n] = 0;
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::setsid();
-        int null = ::open("/dev/null", O_RDWR);
-        ::dup2(null, 0);
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-        if (::fork() == 0) (void)util::exec_replace({self, "daemon", "start"});
-        ::_exit(0);
-    }
-    if (pid > 0) {
-        int status;
-        ::waitpid(pid, &status, 0);
-    }
+    auto self = util::self_exe();
+    if (!self) return;
+    (void)util::spawn_detached({self->string(), "daemon", "start"});
 }
 
 // Starts a daemon, at most once every k_spawn_interval_s (a marker file's mtime).
@@ -98,7 +83,9 @@ bool request_remote_check(const Context& c) {
     auto request =
         ipc::Request::check(c.k1.hex(), c.package_name(), util::env("CARGO_PKG_VERSION").value_or(""));
     auto reply = client->call(request, c.cfg.remote_check_timeout);
-    return reply && reply->flag("ok") && reply->num("found").value_or(0) > 0;
+    if (!reply) return false;
+    auto check = ipc::CheckReply::from(*reply);
+    return check && check->ok && check->found > 0;
 }
 
 void notify_upload(const Context& c, const hash::Digest& k2) {

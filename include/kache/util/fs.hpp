@@ -74,8 +74,6 @@ public:
     // or link() on filesystems without it, so two writers racing for dest never replace each
     // other. ErrorKind::unsupported where neither exists.
     Result<void> commit_no_replace(const fs::path& dest, bool durable = false);
-    // The former name of commit_replace, kept until its callers use the new name.
-    Result<void> commit(const fs::path& dest, bool durable = false) { return commit_replace(dest, durable); }
 
 private:
     TempFile(UniqueFd fd, fs::path path, ErrorKind denied_kind, ErrorKind missing_kind)
