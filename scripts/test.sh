@@ -22,7 +22,7 @@ if [ ! -f "$asan/build.ninja" ] &&
   tail -30 "$root/asan-setup.log"
   asan_failed=(setup)
 else
-  for target in unit_core unit_remote; do
+  for target in unit_core unit_remote unit_daemon; do
     if meson compile -C "$asan" "$target" >"$asan/build-$target.log" 2>&1; then
       asan_tests+=("$target")
       [ "$target" = unit_remote ] && asan_tests+=(unit_remote_s3)
