@@ -73,6 +73,21 @@ inline fs::path s3_scripts_dir() { return fs::path(env_or_fail("KACHE_SOURCE_ROO
 inline fs::path s3_install_prefix() { return fs::path(env_or_fail("KACHE_BUILD_ROOT")) / "s3-server"; }
 
 // True when node and npm are installed; otherwise the S3 tests are skipped with a warning.
+// Runs a shell command; its wait status and what it printed.
+struct CommandOutput {
+    int status = -1;
+    std::string out;
+};
+inline CommandOutput run_command(const std::string& cmd) {
+    CommandOutput r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+    r.status = ::pclose(p);
+    return r;
+}
+
 inline bool have_node() { return !which("node").empty() && !which("npm").empty(); }
 
 // Undoes bash's printf %q for the simple values the start script prints (paths, numbers,
@@ -98,12 +113,7 @@ public:
                           shell_quote(s3_install_prefix().string()) + " --data " +
                           shell_quote((data_.path() / "s3").string());
         for (const auto& b : buckets) cmd += " --bucket " + shell_quote(b);
-        FILE* p = ::popen(cmd.c_str(), "r");
-        REQUIRE(p != nullptr);
-        std::string out;
-        char buf[4096];
-        while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-        int status = ::pclose(p);
+        auto [status, out] = run_command(cmd);
         INFO("start-s3-server.sh printed:\n" << out);
         REQUIRE(status == 0);
         std::stringstream ss(out);

@@ -47,12 +47,7 @@ void skip_run_unless_server_can_run() {
                           " --install-only --prefix " +
                           kache::remote::test::shell_quote(kache::remote::test::s3_install_prefix().string()) +
                           " 2>&1";
-        FILE* p = ::popen(cmd.c_str(), "r");
-        REQUIRE(p != nullptr);
-        std::string out;
-        char buf[4096];
-        while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-        int status = ::pclose(p);
+        auto [status, out] = kache::remote::test::run_command(cmd);
         if (WIFEXITED(status) && WEXITSTATUS(status) == k_exit_skipped) {
             std::fprintf(stderr, "SKIP: the tests against the loopback S3 server: %s", out.c_str());
             std::fflush(nullptr);
