@@ -10,6 +10,10 @@ pkgs=(
   libuv1-dev libzstd-dev libpugixml-dev catch2
   sccache python3 curl ca-certificates
   librust-itoa-dev
+  zstd
+  # libFuzzer (tests/fuzz/run.sh): clang 16 is the first that builds libstdc++ 12's
+  # std::expected (with the concepts macro raised); clang-14 cannot.
+  clang-16 libclang-rt-16-dev
 )
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

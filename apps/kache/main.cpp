@@ -174,6 +174,8 @@ int cmd_gc(const std::vector<std::string>& args) {
         std::fprintf(stderr, "kache gc: %s\n", r.error().message.c_str());
         return 1;
     }
+    if (r->corrupt_removed)
+        std::printf("removed %llu corrupt entries and manifests\n", (unsigned long long)r->corrupt_removed);
     std::printf("removed %llu entries, %llu blobs (%s), %llu temp files; store is %s (limit %s)\n",
                 (unsigned long long)r->entries_removed, (unsigned long long)r->blobs_removed,
                 util::human_bytes(r->bytes_freed).c_str(), (unsigned long long)r->temp_files_removed,

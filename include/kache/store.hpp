@@ -82,9 +82,14 @@ struct Usage {
     std::uint64_t manifests = 0;
 };
 
+// Bounds on reading a store text file; a larger one is corrupt.
+inline constexpr std::uint64_t k_max_entry_bytes = 16 << 20;
+inline constexpr std::uint64_t k_max_manifest_bytes = 64 << 20;
+
 // What a garbage collection did.
 struct GcReport {
     std::uint64_t entries_removed = 0;
+    std::uint64_t corrupt_removed = 0; // entries and manifests that did not parse
     std::uint64_t blobs_removed = 0;
     std::uint64_t bytes_freed = 0;
     std::uint64_t temp_files_removed = 0;

@@ -74,6 +74,8 @@ struct Daemon::Impl {
     void run_gc() {
         auto r = store->gc(opt.config.max_size);
         if (!r) log.error("gc: " + r.error().message);
+        if (r && r->corrupt_removed)
+            log.warn("gc removed " + std::to_string(r->corrupt_removed) + " corrupt entries and manifests");
         else if (r->entries_removed || r->blobs_removed)
             log.info("gc removed " + std::to_string(r->entries_removed) + " entries, " + std::to_string(r->blobs_removed) +
                      " blobs (" + util::human_bytes(r->bytes_freed) + ")");

@@ -85,6 +85,7 @@ constexpr std::uint64_t k_max_output_size = 64ull << 30;
 constexpr size_t k_max_outputs = 4096;
 constexpr size_t k_max_sets = 1024;
 constexpr size_t k_max_files = 1 << 20;
+constexpr size_t k_max_env = 1 << 16;
 
 } // namespace
 
@@ -141,6 +142,8 @@ Result<Entry> parse_entry(std::string_view text) {
             break;
         }
         auto t = tokens(line);
+        // An empty line has no tokens: malformed, like any other line we do not know.
+        if (t.empty()) return std::unexpected(bad("entry", line).error());
         if (t.size() == 2 && t[0] == "crate") {
             auto s = unesc(t[1]);
             if (!s) return std::unexpected(bad("entry", line).error());
@@ -232,10 +235,12 @@ Result<Manifest> parse_manifest(std::string_view text) {
             auto n = unesc(t[1]);
             auto v = unesc(t.size() == 3 ? t[2] : "");
             if (!n || !v) return std::unexpected(bad("manifest", line).error());
+            if (cur->env.size() >= k_max_env) return fail(ErrorKind::corrupt, "manifest: too many variables");
             cur->env.emplace_back(*n, *v);
         } else if (t[0] == "e" && t.size() == 2 && cur) {
             auto n = unesc(t[1]);
             if (!n) return std::unexpected(bad("manifest", line).error());
+            if (cur->env.size() >= k_max_env) return fail(ErrorKind::corrupt, "manifest: too many variables");
             cur->env.emplace_back(*n, std::nullopt);
         } else {
             return std::unexpected(bad("manifest", line).error());

@@ -19,6 +19,31 @@ std::int64_t mtime_ns(const fs::path& p) {
     if (::stat(p.c_str(), &st) != 0) return 0;
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
+
+// Calls fn(path) for every file two levels below dir (the sharded layout).
+template <class Fn>
+void each_sharded_file(const fs::path& dir, Fn fn) {
+    std::error_code ec;
+    for (auto sh = fs::directory_iterator(dir, ec); !ec && sh != fs::directory_iterator(); sh.increment(ec)) {
+        std::error_code ec2;
+        if (!sh->is_directory(ec2)) continue;
+        for (auto f = fs::directory_iterator(sh->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2))
+            fn(f->path());
+    }
+}
+
+// Reads a store text file; true if it parses or cannot be judged (unreadable, gone).
+// Files are written whole by rename, so one that does not parse never will.
+// Oversized (invalid_input from the bounded read) counts as corrupt.
+bool is_corrupt(const Error& e) { return e.kind == ErrorKind::corrupt || e.kind == ErrorKind::invalid_input; }
+
+template <class Parse>
+bool parses_or_unknown(const fs::path& p, std::uint64_t max_bytes, Parse parse) {
+    auto text = util::read_file_bounded(p, max_bytes);
+    if (!text) return !is_corrupt(text.error());
+    auto r = parse(*text);
+    return r || !is_corrupt(r.error());
+}
 } // namespace
 
 void Store::touch_entry(const hash::Digest& k2) const { (void)util::touch_now(entry_path(k2)); }
@@ -36,7 +61,17 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
         Entry entry;
     };
     std::vector<Item> items;
-    for (auto& e : list_entries()) items.push_back({mtime_ns(entry_path(e.k2)), std::move(e)});
+    each_sharded_file(root_ / "entries", [&](const fs::path& p) {
+        auto text = util::read_file_bounded(p, k_max_entry_bytes);
+        Result<Entry> e = text ? parse_entry(*text) : Result<Entry>(std::unexpected(text.error()));
+        if (e) items.push_back({mtime_ns(p), std::move(*e)});
+        else if (is_corrupt(e.error()) && ::unlink(p.c_str()) == 0) ++report.corrupt_removed;
+    });
+    // A manifest that does not parse only costs a warning on every lookup: it goes.
+    each_sharded_file(root_ / "manifests", [&](const fs::path& p) {
+        if (!parses_or_unknown(p, k_max_manifest_bytes, parse_manifest) && ::unlink(p.c_str()) == 0)
+            ++report.corrupt_removed;
+    });
     std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.used < b.used; });
 
     // Blob sizes and reference counts.

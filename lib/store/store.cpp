@@ -39,7 +39,7 @@ fs::path Store::manifest_path(const hash::Digest& k1) const { return sharded(roo
 fs::path Store::lock_path(const hash::Digest& k1) const { return root_ / "locks" / k1.hex(); }
 
 Result<Manifest> Store::read_manifest(const hash::Digest& k1) const {
-    auto text = util::read_file_bounded(manifest_path(k1), 64 << 20);
+    auto text = util::read_file_bounded(manifest_path(k1), k_max_manifest_bytes);
     if (!text) return std::unexpected(text.error());
     return parse_manifest(*text);
 }
@@ -61,7 +61,7 @@ Result<void> Store::add_input_set(const hash::Digest& k1, const key::InputSet& s
 }
 
 Result<Entry> Store::read_entry(const hash::Digest& k2) const {
-    auto text = util::read_file_bounded(entry_path(k2), 16 << 20);
+    auto text = util::read_file_bounded(entry_path(k2), k_max_entry_bytes);
     if (!text) return std::unexpected(text.error());
     auto e = parse_entry(*text);
     if (e && e->k2 != k2) return fail(ErrorKind::corrupt, "entry " + k2.hex() + " names another key");
@@ -200,7 +200,7 @@ void for_each_sharded(const fs::path& dir, Fn fn) {
 std::vector<Entry> Store::list_entries() const {
     std::vector<Entry> out;
     for_each_sharded(root_ / "entries", [&](const fs::directory_entry& f) {
-        auto text = util::read_file_bounded(f.path(), 16 << 20);
+        auto text = util::read_file_bounded(f.path(), k_max_entry_bytes);
         if (!text) return;
         if (auto e = parse_entry(*text)) out.push_back(std::move(*e));
     });

@@ -200,6 +200,18 @@ TEST_CASE("config: a syntax error is one warning naming the file and line", "[co
     CHECK(cfg.max_size == 20 * GiB);
 }
 
+TEST_CASE("config: a table header toml++ asserts on is a syntax error, not an abort", "[config]") {
+    CleanEnv clean;
+    TempDir dir;
+    fs::path file = dir / "config.toml";
+    // Found by tests/fuzz/fuzz_config: toml++ 3.3 asserted in parse_key.
+    write_file(file, std::string("[+mr\x02\0\0\0emote\n", 14));
+    auto cfg = config::load_from(file);
+    REQUIRE(cfg.warnings.size() == 1);
+    CHECK(mentions(cfg.warnings[0], file.string()));
+    CHECK(cfg.max_size == 20 * GiB);
+}
+
 TEST_CASE("config: environment variables override the file", "[config]") {
     CleanEnv clean;
     TempDir dir;

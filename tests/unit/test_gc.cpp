@@ -159,3 +159,30 @@ TEST_CASE("gc: stale temp files go, young ones stay", "[gc]") {
     CHECK_FALSE(fs::exists(s.tmp_dir() / "stale"));
     CHECK(fs::exists(s.tmp_dir() / "young"));
 }
+
+TEST_CASE("gc: entries and manifests that do not parse are removed", "[gc]") {
+    TempDir dir;
+    auto s = open_store(dir / "c");
+    auto good = add_entry(s, "good", "good bytes");
+    REQUIRE(s.add_input_set(good.k1, key::InputSet{}));
+    auto bad_k2 = hash::of("bad k2"), bad_k1 = hash::of("bad k1");
+    fs::create_directories(s.entry_path(bad_k2).parent_path());
+    fs::create_directories(s.manifest_path(bad_k1).parent_path());
+    {
+        // An empty line after the header: the crash this guards against.
+        std::FILE* f = std::fopen(s.entry_path(bad_k2).c_str(), "w");
+        std::fputs("kache-entry 1\n\nend\n", f);
+        std::fclose(f);
+        f = std::fopen(s.manifest_path(bad_k1).c_str(), "w");
+        std::fputs("kache-manifest 1\n\n", f);
+        std::fclose(f);
+    }
+    auto r = s.gc(1ull << 30);
+    REQUIRE(r);
+    CHECK(r->corrupt_removed == 2);
+    CHECK(r->entries_removed == 0);
+    CHECK_FALSE(fs::exists(s.entry_path(bad_k2)));
+    CHECK_FALSE(fs::exists(s.manifest_path(bad_k1)));
+    CHECK(s.read_entry(good.k2));
+    CHECK(s.read_manifest(good.k1));
+}

@@ -307,6 +307,17 @@ TEST_CASE("store: parse_entry treats its input as untrusted", "[store][entry]") 
         CHECK(rejected(replace_once(good, "end\n", "surprise line\nend\n")));
         CHECK(rejected(replace_once(good, "end\n", "exit 300\nend\n")));
     }
+    SECTION("empty and blank lines") {
+        // Each after the header, in the middle and just before "end": corrupt, never a crash.
+        for (std::string bad : {"", " ", "  ", "\t", "\r", "k1", "out", "end extra"}) {
+            INFO("line '" << bad << "'");
+            CHECK(rejected(replace_once(good, "kache-entry 1\n", "kache-entry 1\n" + bad + "\n")));
+            CHECK(rejected(replace_once(good, "end\n", bad + "\nend\n")));
+        }
+        CHECK(rejected("kache-entry 1\n\n"));
+        CHECK(rejected("kache-entry 1\n\n\nend\n"));
+        CHECK(rejected(std::string("kache-entry 1\n\0\nend\n", 19)));
+    }
     SECTION("duplicate outputs") {
         std::string line = good.substr(good.find("out "));
         line = line.substr(0, line.find('\n') + 1);
@@ -375,6 +386,17 @@ TEST_CASE("store: manifests", "[store][manifest]") {
         CHECK_FALSE(store::parse_manifest("kache-manifest 2\n"));
         CHECK_FALSE(store::parse_manifest(replace_once(text, "f " + m.sets[0].files[0].digest.hex(), "f nothex")));
         CHECK(store::parse_manifest("kache-manifest 1\n").has_value()); // no sets
+    }
+    SECTION("empty and blank lines are corrupt") {
+        std::string text = store::serialize_manifest(store::Manifest{{input_set("a", 1)}});
+        for (std::string bad : {"", " ", "\t", "set", "end", "end extra", "f", "v", "e"}) {
+            INFO("line '" << bad << "'");
+            for (std::string at : {"kache-manifest 1\n", "end\n"}) {
+                auto r = store::parse_manifest(replace_once(text, at, at + bad + "\n"));
+                REQUIRE_FALSE(r);
+                CHECK(r.error().kind == ErrorKind::corrupt);
+            }
+        }
     }
     SECTION("add_input_set keeps newest first and dedups") {
         auto a = input_set("a", 1), b = input_set("b", 2), c = input_set("c", 3);
