@@ -87,6 +87,7 @@ struct InvocationKey {
 struct KeyContext {
     std::string compiler_identity;            // toolchain digest hex (rustc -vV, clippy -V)
     std::string linker_identity;              // "" unless the invocation links
+    std::string host_cpu;                     // "" unless -C target-cpu=native: the CPU rustc resolves
     std::vector<std::pair<std::string, std::string>> env; // steering variables, sorted, raw values
     std::filesystem::path cwd;
     bool remapped = true;                     // kache adds --remap-path-prefix for the roots
@@ -100,8 +101,16 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
                                      hash::FileHashCache& hashes);
 
 // Is this environment variable part of the key by default? (CARGO_* variables
-// cargo sets for rustc, OUT_DIR, RUSTC_BOOTSTRAP, clippy's, linker search paths.)
+// cargo sets for rustc, OUT_DIR, RUSTC_BOOTSTRAP, clippy's, and the linker's.)
 bool is_steering_env(std::string_view name);
+
+// Is it one that only the linker reads (LD_RUN_PATH, LIBRARY_PATH, ...)? Those
+// are keyed only for invocations that link.
+bool is_linker_env(std::string_view name);
+
+// True when the invocation's (last) -C target-cpu is `native`: then the key
+// needs the CPU that rustc resolves it to (KeyContext::host_cpu).
+bool wants_native_cpu(const rustc::Invocation& inv);
 
 // One input file of an input set: its normalized path and content digest.
 struct InputFile {
@@ -138,5 +147,14 @@ Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, c
 // The identity of the linker an invocation would use: its resolved path, size
 // and mtime ("" if it cannot be found: then the name alone is used).
 std::string linker_identity(const rustc::Invocation& inv);
+
+// What `-C target-cpu=native` means on this host for this toolchain: the CPU
+// name (`--print target-cpus`, "native (currently X)") and the target_feature
+// set (`-C target-cpu=native --print cfg`), as one line. Cached in cache_dir
+// per toolchain (same stamps as toolchain_identity), --target and host
+// fingerprint, so a hit does not run the compiler. ErrorKind::unsupported
+// when the compiler cannot tell.
+Result<std::string> native_cpu(const std::vector<std::string>& prefix, const std::string& target,
+                               const std::filesystem::path& cache_dir, const std::filesystem::path& tmp_dir);
 
 } // namespace kache::key

@@ -152,6 +152,15 @@ PathMap roots_for(const rustc::Invocation& inv, const fs::path& cwd) {
     return PathMap(std::move(roots));
 }
 
+bool is_linker_env(std::string_view n) {
+    // GNU ld: LD_RUN_PATH becomes the RUNPATH of an executable or shared object
+    // linked without -rpath. The cc driver (gcc, clang): LIBRARY_PATH adds -L
+    // directories; COMPILER_PATH and GCC_EXEC_PREFIX choose the collect2/ld it runs.
+    // (LD_LIBRARY_PATH only helps ld find a shared library's own needs and is set
+    // by cargo itself with target-dir paths: left out.)
+    return n == "LD_RUN_PATH" || n == "LIBRARY_PATH" || n == "COMPILER_PATH" || n == "GCC_EXEC_PREFIX";
+}
+
 bool is_steering_env(std::string_view n) {
     auto starts = [&](std::string_view p) { return n.rfind(p, 0) == 0; };
     // What cargo sets for rustc (proc macros may read these without dep-info knowing).
@@ -160,10 +169,33 @@ bool is_steering_env(std::string_view n) {
         n == "CARGO_RUSTC_CURRENT_DIR" || starts("CARGO_PKG_") || starts("CARGO_BIN_EXE_") || starts("CARGO_CFG_") ||
         starts("CARGO_FEATURE_"))
         return true;
-    // Read by rustc itself or by the linker, and not reported in dep-info.
-    return n == "OUT_DIR" || n == "RUSTC_BOOTSTRAP" || n == "SOURCE_DATE_EPOCH" || n == "CLIPPY_ARGS" ||
-           n == "CLIPPY_CONF_DIR" || n == "LIBRARY_PATH" || n == "RUST_TARGET_PATH" || n == "SDKROOT" ||
-           (starts("MACOSX") && n.ends_with("_DEPLOYMENT_TARGET")) || n.ends_with("_DEPLOYMENT_TARGET");
+    if (is_linker_env(n)) return true;
+    // Read by rustc itself and not reported in dep-info:
+    //   RUSTC_BOOTSTRAP            unlocks unstable features (cfgs, codegen options);
+    //   RUSTC_FORCE_RUSTC_VERSION  goes into the crate metadata's version hash;
+    //   SOURCE_DATE_EPOCH          read by build tooling and macros for timestamps;
+    //   RUST_TARGET_PATH           where a --target name's JSON spec is looked up;
+    //   CLIPPY_ARGS/CLIPPY_CONF_DIR clippy's lints and configuration;
+    //   SDKROOT, DEVELOPER_DIR     the Apple SDK rustc links against (xcrun reads DEVELOPER_DIR);
+    //   *_DEPLOYMENT_TARGET        the minimum OS version for Apple targets (MACOSX_, IPHONEOS_,
+    //                              TVOS_, WATCHOS_, XROS_): in the object files' target triple.
+    // Not keyed: RUST_MIN_STACK (rustc's own thread stack, not its output); RUSTC_LINKER
+    // (cargo's, reaching rustc as -C linker, on the command line); CARGO_ENCODED_RUSTFLAGS
+    // (cargo turns it into arguments).
+    return n == "OUT_DIR" || n == "RUSTC_BOOTSTRAP" || n == "RUSTC_FORCE_RUSTC_VERSION" ||
+           n == "SOURCE_DATE_EPOCH" || n == "CLIPPY_ARGS" || n == "CLIPPY_CONF_DIR" || n == "RUST_TARGET_PATH" ||
+           n == "SDKROOT" || n == "DEVELOPER_DIR" || n.ends_with("_DEPLOYMENT_TARGET");
+}
+
+bool wants_native_cpu(const rustc::Invocation& inv) {
+    // rustc lets the last -C target-cpu win.
+    std::string cpu;
+    for (auto& a : inv.args) {
+        if (a.flag != "-C" || rustc::codegen_option_name(a.value) != "target-cpu") continue;
+        auto eq = a.value.find('=');
+        cpu = eq == std::string::npos ? "" : a.value.substr(eq + 1);
+    }
+    return cpu == "native";
 }
 
 namespace {
@@ -296,9 +328,13 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
         {"args", args_text},
         {"inputs", kb.inputs},
         {"linker", inv.links() ? ctx.linker_identity : std::string()},
+        {"host-cpu", ctx.host_cpu},
         {"env", env_text},
         {"paths", roots_text},
     };
+    // Absent unless target-cpu=native, so other keys stay as they were.
+    if (ctx.host_cpu.empty())
+        std::erase_if(key.components, [](const Component& c) { return c.name == "host-cpu"; });
     hash::Hasher h;
     for (auto& c : key.components) {
         h.field(c.name);

@@ -2,7 +2,10 @@
 #include <kache/util/fs.hpp>
 #include <kache/util/process.hpp>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 namespace kache::key {
@@ -22,13 +25,37 @@ std::string trim(std::string s) {
     return s;
 }
 
+// What identifies this machine's CPU: the host name and, on Linux, the first
+// processor's description and flags (clock speeds left out: they vary).
+std::string host_fingerprint() {
+    std::string out;
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) == 0) out += std::string("host ") + name + "\n";
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line) && !line.empty()) {
+        auto field = line.substr(0, line.find(':'));
+        while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.pop_back();
+        if (field == "vendor_id" || field == "cpu family" || field == "model" || field == "model name" ||
+            field == "stepping" || field == "flags" || field == "Features" || field == "CPU implementer" ||
+            field == "CPU part")
+            out += line + "\n";
+    }
+    return out;
+}
+
+std::vector<std::string> resolve(const std::vector<std::string>& prefix) {
+    std::vector<std::string> resolved;
+    for (auto& p : prefix) resolved.push_back(util::which(p));
+    return resolved;
+}
+
 } // namespace
 
 Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, const fs::path& cache_dir,
                                        const fs::path& tmp_dir) {
     if (prefix.empty()) return fail(ErrorKind::internal, "no compiler");
-    std::vector<std::string> resolved;
-    for (auto& p : prefix) resolved.push_back(util::which(p));
+    std::vector<std::string> resolved = resolve(prefix);
 
     // Under rustup, the same proxy path runs different toolchains.
     std::string selector;
@@ -78,6 +105,78 @@ Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, c
         if (util::make_dirs(cache_dir)) (void)util::write_file_atomic(cache_file, record, tmp_dir);
     }
     return identity;
+}
+
+Result<std::string> native_cpu(const std::vector<std::string>& prefix, const std::string& target,
+                               const fs::path& cache_dir, const fs::path& tmp_dir) {
+    if (prefix.empty()) return fail(ErrorKind::internal, "no compiler");
+    std::vector<std::string> resolved = resolve(prefix);
+    std::string selector = "native-cpu\n" + target + "\n" + host_fingerprint();
+    for (auto& r : resolved) selector += r + "\n";
+    selector += util::env("RUSTUP_TOOLCHAIN").value_or("") + "\n" + util::env("RUSTUP_HOME").value_or("");
+    fs::path cache_file = cache_dir / ("native-" + hash::of(selector).hex());
+
+    std::string stamps;
+    for (auto& r : resolved) stamps += stamp_text(r) + "\n";
+
+    if (auto cached = util::read_file_bounded(cache_file, 64 * 1024)) {
+        // Lines: stamps..., "sysroot <path>", "sysroot-stamp <stamp>", "cpu <description>".
+        std::istringstream in(*cached);
+        std::string line, got_stamps, sysroot, sysroot_stamp, cpu;
+        for (size_t i = 0; i < resolved.size() && std::getline(in, line); ++i) got_stamps += line + "\n";
+        while (std::getline(in, line)) {
+            if (line.rfind("sysroot ", 0) == 0) sysroot = line.substr(8);
+            else if (line.rfind("sysroot-stamp ", 0) == 0) sysroot_stamp = line.substr(14);
+            else if (line.rfind("cpu ", 0) == 0) cpu = line.substr(4);
+        }
+        if (got_stamps == stamps && !cpu.empty() && stamp_text(fs::path(sysroot) / "bin/rustc") == sysroot_stamp)
+            return cpu;
+    }
+
+    auto cmd = [&](std::vector<std::string> extra) {
+        std::vector<std::string> argv = resolved;
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        if (!target.empty()) {
+            argv.push_back("--target");
+            argv.push_back(target);
+        }
+        return util::run_capture(argv);
+    };
+    auto sysroot = cmd({"--print", "sysroot"});
+    auto cpus = cmd({"--print", "target-cpus"});
+    auto cfg = cmd({"-C", "target-cpu=native", "--print", "cfg"});
+    if (!sysroot || sysroot->exit_code != 0 || !cpus || cpus->exit_code != 0 || !cfg || cfg->exit_code != 0)
+        return fail(ErrorKind::unsupported, "cannot ask " + resolved[0] + " what -C target-cpu=native means here");
+
+    // "    native   - Select the CPU of the current host (currently znver4)."
+    std::string name;
+    std::istringstream cpu_lines(cpus->out);
+    std::string line;
+    while (std::getline(cpu_lines, line)) {
+        auto at = line.find("(currently ");
+        if (line.find("native") == std::string::npos || at == std::string::npos) continue;
+        auto end = line.find(')', at);
+        name = line.substr(at + 11, end == std::string::npos ? std::string::npos : end - at - 11);
+        break;
+    }
+    std::string features;
+    std::istringstream cfg_lines(cfg->out);
+    while (std::getline(cfg_lines, line)) {
+        line = trim(line);
+        if (line.rfind("target_feature=\"", 0) != 0) continue;
+        features += (features.empty() ? "" : ",") + line.substr(16, line.size() - 17);
+    }
+    if (name.empty() && features.empty())
+        return fail(ErrorKind::unsupported, resolved[0] + " does not say what -C target-cpu=native means here");
+    std::string cpu = (name.empty() ? "?" : name) + " features " + features;
+
+    std::string sysroot_path = trim(sysroot->out);
+    std::string record = stamps + "sysroot " + sysroot_path + "\nsysroot-stamp " +
+                         stamp_text(fs::path(sysroot_path) / "bin/rustc") + "\ncpu " + cpu + "\n";
+    if (!util::write_file_atomic(cache_file, record, tmp_dir)) {
+        if (util::make_dirs(cache_dir)) (void)util::write_file_atomic(cache_file, record, tmp_dir);
+    }
+    return cpu;
 }
 
 std::string linker_identity(const rustc::Invocation& inv) {

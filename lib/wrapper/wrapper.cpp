@@ -86,6 +86,11 @@ public:
         key::KeyContext kc;
         kc.compiler_identity = *identity;
         kc.linker_identity = c_.inv.links() ? key::linker_identity(c_.inv) : "";
+        if (key::wants_native_cpu(c_.inv)) {
+            auto cpu = key::native_cpu(c_.prefix, c_.inv.target, c_.store->toolchain_dir(), c_.store->tmp_dir());
+            if (!cpu) return passthrough(cpu.error().message);
+            kc.host_cpu = *cpu;
+        }
         kc.env = steering_env();
         kc.cwd = c_.cwd;
         kc.remapped = c_.remapped;
@@ -131,8 +136,9 @@ private:
             std::string name(kv.substr(0, eq));
             // clippy's variables are set for the whole build; only clippy reads them.
             if (c_.mode != "clippy" && name.starts_with("CLIPPY_")) continue;
-            bool wanted = key::is_steering_env(name) ||
-                          std::find(wanted_extra.begin(), wanted_extra.end(), name) != wanted_extra.end();
+            bool listed = std::find(wanted_extra.begin(), wanted_extra.end(), name) != wanted_extra.end();
+            // The linker's variables cannot change what a non-linking compile writes.
+            bool wanted = listed || (key::is_steering_env(name) && (c_.inv.links() || !key::is_linker_env(name)));
             if (wanted) out.emplace_back(name, std::string(kv.substr(eq + 1)));
         }
         // Variables asked for but unset are keyed as unset.

@@ -500,3 +500,37 @@ TEST_CASE("key: is_steering_env", "[key]") {
         CHECK_FALSE(key::is_steering_env(no));
     }
 }
+
+TEST_CASE("key: the linker's variables", "[key]") {
+    for (const char* yes : {"LD_RUN_PATH", "LIBRARY_PATH", "COMPILER_PATH", "GCC_EXEC_PREFIX"}) {
+        INFO(yes);
+        CHECK(key::is_linker_env(yes));
+        CHECK(key::is_steering_env(yes));
+    }
+    for (const char* yes : {"RUSTC_FORCE_RUSTC_VERSION", "DEVELOPER_DIR", "IPHONEOS_DEPLOYMENT_TARGET", "SDKROOT"}) {
+        INFO(yes);
+        CHECK(key::is_steering_env(yes));
+        CHECK_FALSE(key::is_linker_env(yes));
+    }
+    for (const char* no : {"LD_LIBRARY_PATH", "RUST_MIN_STACK", "RUSTC_LINKER"}) {
+        INFO(no);
+        CHECK_FALSE(key::is_steering_env(no));
+    }
+}
+
+TEST_CASE("key: wants_native_cpu", "[key]") {
+    auto wants = [](std::vector<std::string> args) {
+        args.insert(args.end(), {"--crate-name", "a", "src/lib.rs"});
+        auto inv = rustc::parse(args, "/");
+        REQUIRE(inv);
+        return key::wants_native_cpu(*inv);
+    };
+    CHECK(wants({"-C", "target-cpu=native"}));
+    CHECK(wants({"-Ctarget-cpu=native"}));
+    CHECK(wants({"-Ctarget_cpu=native"}));
+    CHECK(wants({"--codegen", "target-cpu=native"}));
+    CHECK_FALSE(wants({}));
+    CHECK_FALSE(wants({"-C", "target-cpu=x86-64-v3"}));
+    CHECK_FALSE(wants({"-C", "target-cpu=native", "-C", "target-cpu=znver4"})); // the last one wins
+    CHECK(wants({"-C", "target-cpu=znver4", "-Ctarget-cpu=native"}));
+}
