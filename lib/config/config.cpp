@@ -17,6 +17,9 @@
 
 namespace kache::config {
 
+// A config file larger than this is not a config file.
+inline constexpr std::uint64_t k_max_config_bytes = 1 << 20;
+
 namespace fs = std::filesystem;
 
 Result<std::uint64_t> parse_size(std::string_view text) {
@@ -154,7 +157,21 @@ struct FileReader {
 void read_file(Config& cfg, const fs::path& file) {
     if (file.empty() || ::access(file.c_str(), F_OK) != 0) return;
     cfg.config_file = file;
-    toml::parse_result parsed = toml::parse_file(file.string());
+    auto text = util::read_file_bounded(file, k_max_config_bytes);
+    if (!text) {
+        cfg.warnings.push_back(file.string() + ": " + text.error().message + "; the file is ignored");
+        return;
+    }
+    // toml++ 3.3 reaches __builtin_unreachable() on some non-ASCII characters (its
+    // whitespace table misses U+00A1..U+0499): undefined behaviour, not an error. Every
+    // value kache reads can be written in ASCII, so other text is refused before parsing.
+    for (std::size_t i = 0; i < text->size(); ++i)
+        if (static_cast<unsigned char>((*text)[i]) >= 0x80) {
+            cfg.warnings.push_back(file.string() + ": byte " + std::to_string(i) +
+                                   " is not ASCII; the file is ignored (write it in ASCII, or use KACHE_* variables)");
+            return;
+        }
+    toml::parse_result parsed = toml::parse(*text, file.string());
     if (!parsed) {
         auto& err = parsed.error();
         cfg.warnings.push_back(file.string() + ":" + std::to_string(err.source().begin.line) + ": " +

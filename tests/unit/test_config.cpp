@@ -212,6 +212,20 @@ TEST_CASE("config: a table header toml++ asserts on is a syntax error, not an ab
     CHECK(cfg.max_size == 20 * GiB);
 }
 
+TEST_CASE("config: non-ASCII text, on which toml++ reaches unreachable code, is refused with a warning", "[config]") {
+    CleanEnv clean;
+    TempDir dir;
+    fs::path file = dir / "config.toml";
+    // Found by tests/fuzz/fuzz_config: U+01B6 where toml++ looks for whitespace.
+    write_file(file, "max_size = \"5G\"\ndisabled \xc7\xb6 false\n");
+    auto cfg = config::load_from(file);
+    REQUIRE(cfg.warnings.size() == 1);
+    CHECK(mentions(cfg.warnings[0], file.string()));
+    CHECK(mentions(cfg.warnings[0], "ASCII"));
+    CHECK(cfg.max_size == 20 * GiB);
+    CHECK_FALSE(cfg.disabled);
+}
+
 TEST_CASE("config: environment variables override the file", "[config]") {
     CleanEnv clean;
     TempDir dir;
