@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace kache::key {
@@ -50,6 +51,41 @@ std::vector<std::string> resolve(const std::vector<std::string>& prefix) {
     return resolved;
 }
 
+// A cached answer about a compiler, valid while the compiler binaries and the
+// sysroot's rustc keep their stamps. Record lines: one stamp per binary,
+// "sysroot <path>", "sysroot-stamp <stamp>", "<tag> <value>".
+std::string stamps_of(const std::vector<std::string>& resolved) {
+    std::string stamps;
+    for (auto& r : resolved) stamps += stamp_text(r) + "\n";
+    return stamps;
+}
+
+std::optional<std::string> read_stamped(const fs::path& cache_file, const std::vector<std::string>& resolved,
+                                        const std::string& stamps, const std::string& tag) {
+    auto cached = util::read_file_bounded(cache_file, 64 * 1024);
+    if (!cached) return std::nullopt;
+    std::istringstream in(*cached);
+    std::string line, got_stamps, sysroot, sysroot_stamp, value;
+    for (size_t i = 0; i < resolved.size() && std::getline(in, line); ++i) got_stamps += line + "\n";
+    const std::string prefix = tag + " ";
+    while (std::getline(in, line)) {
+        if (line.rfind("sysroot ", 0) == 0) sysroot = line.substr(8);
+        else if (line.rfind("sysroot-stamp ", 0) == 0) sysroot_stamp = line.substr(14);
+        else if (line.rfind(prefix, 0) == 0) value = line.substr(prefix.size());
+    }
+    if (got_stamps == stamps && !value.empty() && stamp_text(fs::path(sysroot) / "bin/rustc") == sysroot_stamp)
+        return value;
+    return std::nullopt;
+}
+
+// Best effort: a record that cannot be written only means the next call asks again.
+void write_stamped(const fs::path& cache_file, const fs::path& tmp_dir, const std::string& stamps,
+                   const std::string& sysroot_path, const std::string& tag, const std::string& value) {
+    std::string record = stamps + "sysroot " + sysroot_path + "\nsysroot-stamp " +
+                         stamp_text(fs::path(sysroot_path) / "bin/rustc") + "\n" + tag + " " + value + "\n";
+    (void)util::make_parent_and_retry(cache_file, [&] { return util::write_file_atomic(cache_file, record, tmp_dir); });
+}
+
 } // namespace
 
 Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, const fs::path& cache_dir,
@@ -63,22 +99,8 @@ Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, c
     selector += util::env("RUSTUP_TOOLCHAIN").value_or("") + "\n" + util::env("RUSTUP_HOME").value_or("");
     fs::path cache_file = cache_dir / hash::of(selector).hex();
 
-    std::string stamps;
-    for (auto& r : resolved) stamps += stamp_text(r) + "\n";
-
-    if (auto cached = util::read_file_bounded(cache_file, 64 * 1024)) {
-        // Lines: stamps..., "sysroot <path>", "sysroot-stamp <stamp>", "identity <hex>".
-        std::istringstream in(*cached);
-        std::string line, got_stamps, sysroot, sysroot_stamp, identity;
-        for (size_t i = 0; i < resolved.size() && std::getline(in, line); ++i) got_stamps += line + "\n";
-        while (std::getline(in, line)) {
-            if (line.rfind("sysroot ", 0) == 0) sysroot = line.substr(8);
-            else if (line.rfind("sysroot-stamp ", 0) == 0) sysroot_stamp = line.substr(14);
-            else if (line.rfind("identity ", 0) == 0) identity = line.substr(9);
-        }
-        if (got_stamps == stamps && !identity.empty() && stamp_text(fs::path(sysroot) / "bin/rustc") == sysroot_stamp)
-            return identity;
-    }
+    std::string stamps = stamps_of(resolved);
+    if (auto identity = read_stamped(cache_file, resolved, stamps, "identity")) return *identity;
 
     auto cmd = [&](std::vector<std::string> extra) {
         std::vector<std::string> argv = resolved;
@@ -99,11 +121,7 @@ Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, c
     }
     std::string sysroot_path = trim(sysroot->out);
     std::string identity = hash::of(text).hex();
-    std::string record = stamps + "sysroot " + sysroot_path + "\nsysroot-stamp " +
-                         stamp_text(fs::path(sysroot_path) / "bin/rustc") + "\nidentity " + identity + "\n";
-    if (!util::write_file_atomic(cache_file, record, tmp_dir)) {
-        if (util::make_dirs(cache_dir)) (void)util::write_file_atomic(cache_file, record, tmp_dir);
-    }
+    write_stamped(cache_file, tmp_dir, stamps, sysroot_path, "identity", identity);
     return identity;
 }
 
@@ -116,22 +134,8 @@ Result<std::string> native_cpu(const std::vector<std::string>& prefix, const std
     selector += util::env("RUSTUP_TOOLCHAIN").value_or("") + "\n" + util::env("RUSTUP_HOME").value_or("");
     fs::path cache_file = cache_dir / ("native-" + hash::of(selector).hex());
 
-    std::string stamps;
-    for (auto& r : resolved) stamps += stamp_text(r) + "\n";
-
-    if (auto cached = util::read_file_bounded(cache_file, 64 * 1024)) {
-        // Lines: stamps..., "sysroot <path>", "sysroot-stamp <stamp>", "cpu <description>".
-        std::istringstream in(*cached);
-        std::string line, got_stamps, sysroot, sysroot_stamp, cpu;
-        for (size_t i = 0; i < resolved.size() && std::getline(in, line); ++i) got_stamps += line + "\n";
-        while (std::getline(in, line)) {
-            if (line.rfind("sysroot ", 0) == 0) sysroot = line.substr(8);
-            else if (line.rfind("sysroot-stamp ", 0) == 0) sysroot_stamp = line.substr(14);
-            else if (line.rfind("cpu ", 0) == 0) cpu = line.substr(4);
-        }
-        if (got_stamps == stamps && !cpu.empty() && stamp_text(fs::path(sysroot) / "bin/rustc") == sysroot_stamp)
-            return cpu;
-    }
+    std::string stamps = stamps_of(resolved);
+    if (auto cpu = read_stamped(cache_file, resolved, stamps, "cpu")) return *cpu;
 
     auto cmd = [&](std::vector<std::string> extra) {
         std::vector<std::string> argv = resolved;
@@ -171,11 +175,7 @@ Result<std::string> native_cpu(const std::vector<std::string>& prefix, const std
     std::string cpu = (name.empty() ? "?" : name) + " features " + features;
 
     std::string sysroot_path = trim(sysroot->out);
-    std::string record = stamps + "sysroot " + sysroot_path + "\nsysroot-stamp " +
-                         stamp_text(fs::path(sysroot_path) / "bin/rustc") + "\ncpu " + cpu + "\n";
-    if (!util::write_file_atomic(cache_file, record, tmp_dir)) {
-        if (util::make_dirs(cache_dir)) (void)util::write_file_atomic(cache_file, record, tmp_dir);
-    }
+    write_stamped(cache_file, tmp_dir, stamps, sysroot_path, "cpu", cpu);
     return cpu;
 }
 
