@@ -136,11 +136,33 @@ hash::Digest result_key(const hash::Digest& k1, const InputSet& set);
 
 namespace kache::key {
 
+// The build session a wrapper runs in: its parent process (cargo), told apart
+// from a later process with the same pid by its start time and the boot.
+struct BuildSession {
+    long long parent_pid = 0;
+    unsigned long long start_ticks = 0; // /proc/<pid>/stat field 22
+    long long boot_epoch_s = 0;         // wall-clock time of the boot
+    std::string text() const;           // "<pid> <start> <boot>", as recorded
+    bool same_as(std::string_view recorded) const;
+};
+// The boot time computed from two clocks moves a little under NTP slew.
+inline constexpr long long k_boot_epoch_slack_s = 2;
+// The session of this process (one read of /proc/<ppid>/stat, no process
+// spawned); nullopt when it cannot be told (then nothing is trusted).
+std::optional<BuildSession> current_build_session();
+// The start time in /proc/<pid>/stat text (untrusted); parent_pid and
+// boot_epoch_s are left 0.
+std::optional<BuildSession> parse_proc_stat(std::string_view text);
+
 // The identity of a compiler command prefix (["/path/rustc"] or
 // ["/path/clippy-driver", "/path/rustc"]): a digest of `-vV` output (and
-// clippy's `-V`), cached in cache_dir per binary path, size, mtime and rustup
-// toolchain, and re-checked against the sysroot's rustc on every call so an
-// in-place toolchain update is noticed.
+// clippy's `-V`) and of the driver library the toolchain runs
+// (<sysroot>/lib/librustc_driver-*.so: its name and size). Cached in cache_dir
+// per binary path and rustup toolchain, and valid while the binaries and the
+// driver library keep their stamps (an in-place update is noticed). When the
+// prefix is not the toolchain's own binary (a shim or rustup's proxy, which may
+// run another toolchain from the same path), the cached answer is also tied to
+// the build session: each cargo process asks the compiler once.
 Result<std::string> toolchain_identity(const std::vector<std::string>& prefix, const std::filesystem::path& cache_dir,
                                        const std::filesystem::path& tmp_dir);
 
@@ -151,7 +173,7 @@ std::string linker_identity(const rustc::Invocation& inv);
 // What `-C target-cpu=native` means on this host for this toolchain: the CPU
 // name (`--print target-cpus`, "native (currently X)") and the target_feature
 // set (`-C target-cpu=native --print cfg`), as one line. Cached in cache_dir
-// per toolchain (same stamps as toolchain_identity), --target and host
+// per toolchain identity (toolchain_identity is called first), --target and host
 // fingerprint, so a hit does not run the compiler. ErrorKind::unsupported
 // when the compiler cannot tell.
 Result<std::string> native_cpu(const std::vector<std::string>& prefix, const std::string& target,
