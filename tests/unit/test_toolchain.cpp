@@ -38,6 +38,7 @@ size_t runs(const fs::path& dir) {
 }
 
 std::string identity(const std::vector<std::string>& prefix, const TempDir& t) {
+    fs::create_directories(t / "tmp");
     auto id = key::toolchain_identity(prefix, t / "toolchains", t / "tmp");
     INFO((id ? std::string() : id.error().message));
     REQUIRE(id);
@@ -48,7 +49,7 @@ std::string identity(const std::vector<std::string>& prefix, const TempDir& t) {
 void end_session(const fs::path& dir) {
     for (auto& e : fs::directory_iterator(dir)) {
         std::string text = read_file(e.path());
-        write_file(e.path(), std::regex_replace(text, std::regex("session [^\n]*"), "session 1 1 1"));
+        write_file(e.path(), std::regex_replace(text, std::regex("\nsession [^\n]*"), "\nsession 1 1 1"));
     }
 }
 
