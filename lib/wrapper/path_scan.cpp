@@ -59,20 +59,8 @@ bool find_root(std::string_view data, std::string_view root, bool more_follows) 
     return false;
 }
 
-} // namespace
-
-std::vector<key::Root> specific_roots(const key::PathMap& paths) {
-    std::vector<key::Root> out;
-    for (auto& r : paths.roots()) {
-        if (std::find(k_system_dirs.begin(), k_system_dirs.end(), r.path) != k_system_dirs.end()) continue;
-        out.push_back(r);
-    }
-    return out;
-}
-
-bool contains_root(std::string_view data, std::string_view root) { return find_root(data, root, false); }
-
-Result<std::vector<key::Root>> roots_in_file(const std::filesystem::path& p, const std::vector<key::Root>& roots) {
+// The roots found in the file at p, in one bounded read of it.
+Result<std::vector<key::Root>> scan_file(const std::filesystem::path& p, const std::vector<key::Root>& roots) {
     std::vector<key::Root> found;
     if (roots.empty()) return found;
     // Read, not mapped: a file truncated under a mapping would kill the wrapper (SIGBUS).
@@ -115,6 +103,44 @@ Result<std::vector<key::Root>> roots_in_file(const std::filesystem::path& p, con
     }
     for (std::size_t i = 0; i < roots.size(); ++i)
         if (seen[i]) found.push_back(roots[i]);
+    return found;
+}
+
+} // namespace
+
+std::vector<key::Root> specific_roots(const key::PathMap& paths) {
+    std::vector<key::Root> out;
+    for (auto& r : paths.roots()) {
+        if (std::find(k_system_dirs.begin(), k_system_dirs.end(), r.path) != k_system_dirs.end()) continue;
+        out.push_back(r);
+    }
+    return out;
+}
+
+bool contains_root(std::string_view data, std::string_view root) { return find_root(data, root, false); }
+
+Result<std::vector<key::Root>> roots_in_file(const std::filesystem::path& p, const std::vector<key::Root>& roots) {
+    // A root under another one of several components (the target dir under the
+    // workspace) occurs only where the outer one does: the common case, no
+    // root at all, reads the file once and searches for the outer roots only.
+    auto under = [](const key::Root& inner, const key::Root& outer) {
+        return !one_component(outer.path) && inner.path.size() > outer.path.size() &&
+               inner.path.starts_with(outer.path) && inner.path[outer.path.size()] == '/';
+    };
+    std::vector<key::Root> outer, nested;
+    for (auto& r : roots) {
+        bool is_nested = std::any_of(roots.begin(), roots.end(), [&](auto& o) { return under(r, o); });
+        (is_nested ? nested : outer).push_back(r);
+    }
+    auto found = scan_file(p, outer);
+    if (!found) return found;
+    std::erase_if(nested, [&](const key::Root& r) {
+        return std::none_of(found->begin(), found->end(), [&](auto& o) { return under(r, o); });
+    });
+    if (nested.empty()) return found;
+    auto inner = scan_file(p, nested);
+    if (!inner) return inner;
+    found->insert(found->end(), inner->begin(), inner->end());
     return found;
 }
 

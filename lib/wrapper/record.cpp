@@ -95,7 +95,8 @@ private:
 
         auto set = input_set(*dep, start_ns);
         if (!set) return std::unexpected(set.error());
-        mark_path_specific(*set, dir);
+        auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
+        mark_path_specific(*set, dir, outputs);
 
         store::Entry entry;
         entry.crate = c_.package_name();
@@ -105,7 +106,6 @@ private:
         entry.created_ms = set->created_ms;
         entry.compile_ms = compile_us / 1000;
         entry.exit_code = result.exit_code;
-        auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
         for (auto& name : outputs) {
             auto o = store_output(name, dir, *dep);
             if (!o) return std::unexpected(o.error());
@@ -184,13 +184,13 @@ private:
     // `env!` values under a root are kept in sentinel form: the scan sees their
     // bytes if they reach an output. Without remapping K1 holds the raw roots
     // already: nothing is shared across paths and nothing needs scanning.
-    void mark_path_specific(key::InputSet& set, const fs::path& dir) const {
+    void mark_path_specific(key::InputSet& set, const fs::path& dir, const std::vector<std::string>& outputs) const {
         if (!c_.remapped) return;
         for (auto& [name, value] : set.env)
             if (value) value = c_.paths.normalize(*value);
         auto roots = specific_roots(c_.paths);
         std::vector<key::Root> found;
-        for (auto& out : c_.inv.expected_outputs()) {
+        for (auto& out : outputs) {
             if (out == c_.inv.dep_info_name() || found.size() == roots.size()) continue;
             auto in_file = roots_in_file(dir / out, roots);
             if (!in_file) {
