@@ -1,6 +1,7 @@
 // The wrapper's lookup: K1's manifest walked newest first, and the restore of
 // the matching entry into the out-dir.
 #include "context.hpp"
+#include "path_scan.hpp"
 
 #include <kache/util/fs.hpp>
 
@@ -19,6 +20,8 @@ namespace {
 
 // Does an input set's env-dep variable have the value it had when recorded?
 bool env_matches(const std::string& name, const std::optional<std::string>& value, const key::PathMap& paths) {
+    // A path-specific entry: served only where the root has the recorded path.
+    if (is_path_marker(name)) return value && path_marker_matches(name, *value, paths);
     const char* now = std::getenv(name.c_str());
     if (value.has_value() != (now != nullptr)) return false;
     if (!now) return true;

@@ -1,6 +1,7 @@
 // The wrapper's miss: run the real compiler and record its outputs, stdout,
 // stderr and the input set its dep-info names.
 #include "context.hpp"
+#include "path_scan.hpp"
 
 #include <kache/util/fs.hpp>
 #include <kache/util/process.hpp>
@@ -13,15 +14,6 @@
 namespace kache::wrapper {
 
 namespace {
-
-// Largest output kache scans for an embedded env! path value.
-inline constexpr std::uint64_t k_max_scanned_output_bytes = 4ull << 30;
-
-bool file_contains(const fs::path& p, const std::string& needle) {
-    auto data = util::read_file_bounded(p, k_max_scanned_output_bytes);
-    if (!data) return true; // cannot tell: assume the worst
-    return data->find(needle) != std::string::npos;
-}
 
 class Recorder {
 public:
@@ -103,7 +95,8 @@ private:
 
         auto set = input_set(*dep, start_ns);
         if (!set) return std::unexpected(set.error());
-        portable_env_paths(*set, dir);
+        auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
+        mark_path_specific(*set, dir, outputs);
 
         store::Entry entry;
         entry.crate = c_.package_name();
@@ -113,7 +106,6 @@ private:
         entry.created_ms = set->created_ms;
         entry.compile_ms = compile_us / 1000;
         entry.exit_code = result.exit_code;
-        auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
         for (auto& name : outputs) {
             auto o = store_output(name, dir, *dep);
             if (!o) return std::unexpected(o.error());
@@ -186,25 +178,31 @@ private:
         return o;
     }
 
-    // An `env!` value that names a path under a root (OUT_DIR, a generated file)
-    // is stored in sentinel form, so another checkout can match it, unless the
-    // value itself was written into an output (then the bytes depend on it).
-    void portable_env_paths(key::InputSet& set, const fs::path& dir) const {
+    // Raw paths in outputs: an output (dep-info aside) that holds a raw root
+    // path of this checkout makes the entry path-specific, one marker per root
+    // found (path_scan.hpp), so it is never served where that root differs.
+    // `env!` values under a root are kept in sentinel form: the scan sees their
+    // bytes if they reach an output. Without remapping K1 holds the raw roots
+    // already: nothing is shared across paths and nothing needs scanning.
+    void mark_path_specific(key::InputSet& set, const fs::path& dir, const std::vector<std::string>& outputs) const {
         if (!c_.remapped) return;
-        for (auto& [name, value] : set.env) {
-            if (!value) continue;
-            std::string normalized = c_.paths.normalize(*value);
-            if (normalized == *value) continue;
-            bool embedded = false;
-            for (auto& out : c_.inv.expected_outputs()) {
-                if (out == c_.inv.dep_info_name()) continue;
-                if (file_contains(dir / out, *value)) {
-                    embedded = true;
-                    break;
-                }
+        for (auto& [name, value] : set.env)
+            if (value) value = c_.paths.normalize(*value);
+        auto roots = specific_roots(c_.paths);
+        std::vector<key::Root> found;
+        for (auto& out : outputs) {
+            if (out == c_.inv.dep_info_name() || found.size() == roots.size()) continue;
+            auto in_file = roots_in_file(dir / out, roots);
+            if (!in_file) {
+                found = roots; // cannot tell: assume the worst
+                break;
             }
-            if (!embedded) value = normalized;
+            for (auto& r : *in_file)
+                if (std::none_of(found.begin(), found.end(), [&](auto& f) { return f.name == r.name; }))
+                    found.push_back(r);
         }
+        for (auto& r : found) set.env.emplace_back(path_marker(r.name), r.path);
+        std::sort(set.env.begin(), set.env.end());
     }
 
     Context& c_;

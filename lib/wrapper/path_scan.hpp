@@ -1,0 +1,52 @@
+// lib/wrapper/path_scan.hpp — private to the wrapper: finding this checkout's
+// raw root paths in a compile's outputs, and the input-set marker that makes
+// such an entry path-specific.
+//
+// A compile is remapped (`--remap-path-prefix` for every root), so its outputs
+// normally carry no machine-local path. Some still do: an rpath from a link
+// arg, a proc macro that read CARGO_MANIFEST_DIR through std::env, an env!
+// value. Such an entry is recorded with one marker per root found, an input-set
+// variable whose name no real variable can have ('=' in it) and whose value is
+// the root's raw path; K2 then depends on that path and a lookup matches only
+// where the root has the same path. The scan runs on misses only; a lookup
+// compares strings it already holds.
+#pragma once
+
+#include <kache/error.hpp>
+#include <kache/key.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kache::wrapper {
+
+// Largest output scanned; a larger (or unreadable) one counts as holding every root.
+inline constexpr std::uint64_t k_max_scanned_output_bytes = 4ull << 30;
+
+// The roots whose raw path in an output means "this checkout". Left out: a
+// root of one component or a well-known system directory ("/tmp", "/root",
+// "/home"), which the standard library and ordinary crates carry on their own
+// (std::env::temp_dir holds "/tmp").
+std::vector<key::Root> specific_roots(const key::PathMap& paths);
+
+// True when root (absolute, no trailing '/') occurs in data followed by '/',
+// a character that cannot continue a path, or the end of data.
+bool contains_root(std::string_view data, std::string_view root);
+
+// The roots (of `roots`) found in the file at p, read in bounded chunks. An
+// error when it cannot be read, is not a regular file or exceeds the bound.
+Result<std::vector<key::Root>> roots_in_file(const std::filesystem::path& p, const std::vector<key::Root>& roots);
+
+// The input-set variable name that marks root `root_name` as path-specific.
+std::string path_marker(std::string_view root_name);
+
+// Is this input-set variable name a path marker (never a real variable)?
+bool is_path_marker(std::string_view name);
+
+// Does a path marker recorded with raw path `value` hold under these roots?
+bool path_marker_matches(std::string_view name, std::string_view value, const key::PathMap& paths);
+
+} // namespace kache::wrapper

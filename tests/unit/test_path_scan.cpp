@@ -1,0 +1,103 @@
+// kache::wrapper's scan for raw root paths in outputs, and the input-set
+// marker that makes an entry path-specific.
+#include "../../lib/wrapper/path_scan.hpp"
+
+#include "core_test_support.hpp"
+
+using namespace kache;
+using kache::test::TempDir;
+using kache::test::write_file;
+namespace fs = std::filesystem;
+
+namespace {
+
+key::PathMap roots_of(std::vector<key::Root> roots) { return key::PathMap(std::move(roots)); }
+
+std::vector<std::string> names(const std::vector<key::Root>& roots) {
+    std::vector<std::string> out;
+    for (auto& r : roots) out.push_back(r.name);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("a root matches only as a whole path prefix", "[path_scan]") {
+    using wrapper::contains_root;
+    std::string_view root = "/work/ws";
+    CHECK(contains_root("rpath=/work/ws/target/debug", root));
+    CHECK(contains_root("/work/ws", root));
+    CHECK(contains_root(std::string("x\0/work/ws\0y", 12), root));
+    CHECK(contains_root("\"/work/ws\"", root));
+    CHECK_FALSE(contains_root("/work/ws2/src", root));
+    CHECK_FALSE(contains_root("/work/wsx", root));
+    CHECK_FALSE(contains_root("/work/w", root));
+    // The second occurrence counts when the first does not end a path.
+    CHECK(contains_root("/work/wsa /work/ws/", root));
+    // A one-component root must also start a path.
+    CHECK(contains_root("dir=/build/x", "/build"));
+    CHECK_FALSE(contains_root("library/std/build/x", "/build"));
+}
+
+TEST_CASE("generic roots are not scanned", "[path_scan]") {
+    auto paths = roots_of({{"cwd", "/home/alice/ws"},
+                           {"target", "/home/alice/ws/target"},
+                           {"cargo", "/root/.cargo"},
+                           {"home", "/root"},
+                           {"tmp", "/tmp"}});
+    CHECK(names(wrapper::specific_roots(paths)) == std::vector<std::string>{"cargo", "cwd", "target"});
+    auto docker = roots_of({{"cwd", "/app"}, {"home", "/home"}, {"tmp", "/var/tmp"}});
+    CHECK(names(wrapper::specific_roots(docker)) == std::vector<std::string>{"cwd"});
+}
+
+TEST_CASE("roots are found in a file, across read chunks", "[path_scan]") {
+    TempDir tmp{"kache-path-scan"};
+    std::vector<key::Root> roots = {{"cwd", "/work/checkout-one"}, {"cargo", "/home/u/.cargo"}};
+    fs::path f = tmp / "out.bin";
+
+    write_file(f, std::string(3 << 20, 'x'));
+    auto none = wrapper::roots_in_file(f, roots);
+    REQUIRE(none);
+    CHECK(none->empty());
+
+    // Wherever the reads cut the file, a root is seen with the byte after it.
+    constexpr std::size_t mib = 1 << 20;
+    for (std::size_t at = mib - 24; at <= mib + 24; ++at) {
+        std::string data(at, 'x');
+        data += "\"/work/checkout-one/target/debug/build/x/out\"";
+        data += std::string(mib, '\0');
+        data += "/home/u/.cargo";
+        write_file(f, data);
+        auto both = wrapper::roots_in_file(f, roots);
+        REQUIRE(both);
+        CHECK(names(*both) == std::vector<std::string>{"cargo", "cwd"});
+
+        std::string longer(at, 'x');
+        longer += "/work/checkout-one2/src";
+        write_file(f, longer);
+        auto none_here = wrapper::roots_in_file(f, roots);
+        REQUIRE(none_here);
+        CHECK(none_here->empty());
+    }
+
+    write_file(f, "");
+    auto empty = wrapper::roots_in_file(f, roots);
+    REQUIRE(empty);
+    CHECK(empty->empty());
+
+    CHECK_FALSE(wrapper::roots_in_file(tmp / "missing", roots));
+    CHECK_FALSE(wrapper::roots_in_file(tmp.path(), roots)); // a directory
+}
+
+TEST_CASE("a path marker holds only where its root has the recorded path", "[path_scan]") {
+    auto here = roots_of({{"cwd", "/work/one"}, {"tmp", "/tmp"}});
+    auto there = roots_of({{"cwd", "/work/two"}, {"tmp", "/tmp"}});
+    std::string marker = wrapper::path_marker("cwd");
+    CHECK(wrapper::is_path_marker(marker));
+    CHECK(marker.find('=') != std::string::npos); // no real variable can have it
+    CHECK_FALSE(wrapper::is_path_marker("CARGO_MANIFEST_DIR"));
+    CHECK(wrapper::path_marker_matches(marker, "/work/one", here));
+    CHECK_FALSE(wrapper::path_marker_matches(marker, "/work/one", there));
+    CHECK_FALSE(wrapper::path_marker_matches(wrapper::path_marker("target"), "/work/one/target", here));
+    CHECK_FALSE(wrapper::path_marker_matches("CARGO_MANIFEST_DIR", "/work/one", here));
+}
