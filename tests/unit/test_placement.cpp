@@ -3,6 +3,7 @@
 
 #include "core_test_support.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@ using kache::test::TempDir;
 using kache::test::open_store;
 using kache::test::stat_of;
 using kache::test::write_file;
+namespace fs = std::filesystem;
 
 namespace {
 
