@@ -3,7 +3,7 @@
 //   auto store = kache::store::Store::open(dir);     // creates the layout
 //   auto m = store->read_manifest(k1);               // input sets seen for K1
 //   auto e = store->read_entry(k2);                  // outputs, stdout, stderr
-//   store->restore_file(blob, dest, mode, how);      // reflink / hardlink / copy
+//   store->restore_file(blob, dest, mode, how);      // reflink / private hardlink / copy
 //
 // Layout (DESIGN.md): blobs/ab/<hash> (read-only, immutable), manifests/ab/<K1>,
 // entries/ab/<K2>, locks/<K1>, upload-queue/<K2> (upload intents), origin/<K2> (entries
@@ -68,11 +68,35 @@ Result<Manifest> parse_manifest(std::string_view text);
 // True if name is safe to create inside an out-dir.
 bool valid_output_name(std::string_view name);
 
+// The placement policy: how an output and its blob may share an inode. Decided here and
+// nowhere else (DESIGN.md, "The local store"):
+//   - placement_for: which outputs may be hardlinked at all (the wrapper asks it on
+//     record and on restore). Linking another kind of output is a change there.
+//   - may_keep_link: no two target dirs ever share an inode, because a restore sets a
+//     fresh mtime and that would move the file in every tree holding the inode. The
+//     first tree may link the blob itself; a blob already linked elsewhere is placed
+//     as a private inode (reflink, else copy) before its mtime is set.
+// A restore tries reflink (always private), then a hardlink kept only when
+// may_keep_link allows it, then a copy.
+
 // How restore_file may place a blob at its destination.
 enum class Placement {
     copy_only,  // executables, dylibs, anything that may be written in place later
-    allow_link, // immutable outputs (.rlib, .rmeta): a hardlink is fine
+    allow_link, // immutable outputs (.rlib, .rmeta): a hardlink is fine in one tree
 };
+
+// The placement an output file (by name) allows.
+Placement placement_for(std::string_view output_name);
+
+// Whether a restore may keep dest as a hardlink of the blob, given the link count of
+// the inode just after linking it at dest, its mode bits and the mode the output needs:
+// only if the store's name and dest are its only names (any other name is another
+// target dir, or a racing restore that linked at the same time: both then copy), and
+// the shared mode is the one wanted.
+constexpr bool may_keep_link(std::uint64_t nlink_after_link, std::uint32_t inode_mode, std::uint32_t wanted_mode) {
+    constexpr std::uint64_t k_store_and_dest = 2;
+    return nlink_after_link <= k_store_and_dest && (inode_mode & 0111) == (wanted_mode & 0111);
+}
 
 // Sizes for `kache stats` and GC.
 struct Usage {
@@ -136,8 +160,9 @@ public:
     // Reads a blob whole (at most max_bytes), verifying its digest; a corrupt
     // blob is removed and ErrorKind::corrupt returned.
     Result<std::string> read_blob(const hash::Digest& d, std::uint64_t max_bytes = 256 << 20) const;
-    // Places blob d at dest with mode: reflink, else hardlink (if allowed), else
-    // copy; dest gets a fresh mtime. Returns how it was placed ("reflink", "link", "copy").
+    // Places blob d at dest with mode by the placement policy above: reflink, else a
+    // hardlink (if how allows it and no other tree holds the blob's inode), else a copy;
+    // dest gets a fresh mtime. Returns how it was placed ("reflink", "link", "copy").
     Result<const char*> restore_file(const hash::Digest& d, const fs::path& dest, std::uint32_t mode,
                                      Placement how) const;
 

@@ -17,6 +17,19 @@ fs::path sharded(const fs::path& base, const hash::Digest& d) {
     return base / h.substr(0, 2) / h.substr(2);
 }
 
+// Hardlinks src at dest and keeps the link only if the placement policy allows it (the
+// count is taken after linking, so two restores racing to link one blob both see the
+// other and both fall back to a copy). dest is unlinked first: a dest that already is
+// the blob's inode (this tree restoring again) counts once, not twice.
+bool link_if_private(const fs::path& src, const fs::path& dest, std::uint32_t mode) {
+    ::unlink(dest.c_str());
+    if (::link(src.c_str(), dest.c_str()) != 0) return false;
+    struct stat st {};
+    if (::lstat(dest.c_str(), &st) == 0 && may_keep_link(st.st_nlink, st.st_mode, mode)) return true;
+    ::unlink(dest.c_str());
+    return false;
+}
+
 } // namespace
 
 Result<Store> Store::open(const fs::path& root) {
@@ -139,6 +152,13 @@ Result<std::string> Store::read_blob(const hash::Digest& d, std::uint64_t max_by
     return data;
 }
 
+Placement placement_for(std::string_view output_name) {
+    // rustc replaces these rather than writing through them, and nothing else writes them.
+    // Executables and dylibs are copied: a linker or cargo may write them in place.
+    bool immutable = output_name.ends_with(".rlib") || output_name.ends_with(".rmeta");
+    return immutable ? Placement::allow_link : Placement::copy_only;
+}
+
 Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& dest, std::uint32_t mode,
                                         Placement how) const {
     fs::path src = blob_path(d);
@@ -150,10 +170,7 @@ Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& d
         if (util::reflink_file(src, dest, mode)) via = "reflink";
         else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644); fd >= 0) ::close(fd);
     }
-    if (!via && how == Placement::allow_link) {
-        ::unlink(dest.c_str());
-        if (::link(src.c_str(), dest.c_str()) == 0) via = "link";
-    }
+    if (!via && how == Placement::allow_link && link_if_private(src, dest, mode)) via = "link";
     if (!via) {
         if (auto r = util::copy_file(src, dest, mode); !r) return std::unexpected(r.error());
         via = "copy";

@@ -28,8 +28,10 @@ inline constexpr std::uint64_t k_max_dep_info_bytes = 64 << 20;
 // Prints one "kache: warning: ..." line on stderr.
 void warn(const std::string& msg);
 
-// Outputs nobody writes in place after rustc: a restore may hardlink them.
-inline bool immutable_output(const std::string& name) { return name.ends_with(".rlib") || name.ends_with(".rmeta"); }
+// Outputs the store's placement policy lets share a blob's inode (store::placement_for).
+inline bool immutable_output(const std::string& name) {
+    return store::placement_for(name) == store::Placement::allow_link;
+}
 
 // Outputs later compiles read as --extern (so their digests are worth remembering).
 inline bool extern_like(const std::string& name) {
