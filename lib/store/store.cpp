@@ -30,7 +30,7 @@ Result<Store> Store::open(const fs::path& root) {
         return fail(ErrorKind::config, "cache directory '" + root.string() + "' is not an absolute path");
     // The one check on the hit path: a single lstat of the root, which must be private.
     auto dir = util::check_private_dir(root, true);
-    if (!dir) return fail(dir.error().kind, "the cache directory " + dir.error().message);
+    if (!dir) return fail(dir.error().kind, "unusable cache directory: " + dir.error().message);
     // Fast path: a root with a subdirectory link for each layout folder has its layout
     // (filesystems that do not count them, such as btrfs, pay one access() instead).
     if (!dir->created && (dir->st.st_nlink >= 2 + k_layout_dirs.size() || ::access((root / "tmp").c_str(), W_OK) == 0))
@@ -159,7 +159,7 @@ Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& d
     fs::path no_reflink = root_ / "no-reflink";
     if (::access(no_reflink.c_str(), F_OK) != 0) {
         if (util::reflink_file(src, dest, mode)) via = "reflink";
-        else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644); fd >= 0) ::close(fd);
+        else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, util::k_private_file_mode); fd >= 0) ::close(fd);
     }
     if (!via && how == Placement::allow_link) {
         ::unlink(dest.c_str());

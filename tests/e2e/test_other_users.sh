@@ -39,10 +39,10 @@ rm -rf "$planted"
 # The toolchain lives under /root, which the two users cannot enter: their builds keep
 # CAP_DAC_READ_SEARCH (read anything, write only what DAC allows). The attacker's
 # reading attempts in part 3 run without it.
-as_builder() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups \
+as_builder() { local u=$1; shift; setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups \
   --inh-caps=+dac_read_search --ambient-caps=+dac_read_search -- "$@"; }
-as_plain() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
-as_builder "$victim" test -r "$REAL_RUSTC" 2>/dev/null || skip "setpriv cannot keep CAP_DAC_READ_SEARCH here"
+as_plain() { local u=$1; shift; setpriv --reuid="$(id -u "$u")" --regid="$(id -g "$u")" --clear-groups -- "$@"; }
+as_builder "$victim" head -c1 "$REAL_RUSTC" >/dev/null 2>&1 || skip "setpriv cannot keep CAP_DAC_READ_SEARCH here"
 
 chmod 711 "$TEST_TMP"
 chmod 755 "$TEST_TMP/shim"
@@ -81,7 +81,8 @@ app=$pub/victim-app
 make_app "$app" "$victim" "good program"
 
 note "the attacker builds the victim's program and an evil one into a store, then swaps the entries"
-store_a=$pub/attacker-store
+mkdir -m 755 "$pub/attacker-home" && chown "$attacker:" "$pub/attacker-home"
+store_a=$pub/attacker-home/store
 make_app "$pub/attacker-good" "$attacker" "good program"
 make_app "$pub/attacker-evil" "$attacker" "evil program"
 ubuild "$attacker" "$pub/attacker-good" KACHE_CACHE_DIR="$store_a"
@@ -91,12 +92,14 @@ ubuild "$attacker" "$pub/attacker-evil" KACHE_CACHE_DIR="$store_a"
 evil_entry=$(find "$store_a/entries" -type f ! -path "$good_entry")
 [[ $(wc -l <<<"$evil_entry") == 1 ]] || fail "expected one more entry after the evil build: $evil_entry"
 good_k2=$(awk '$1 == "k2" {print $2}' "$good_entry")
-as_plain "$attacker" bash -c 'sed "s/^k2 .*/k2 $1/" "$2" > "$3.new" && mv -f "$3.new" "$3" && chmod -R a+rwX "$4"' \
-  _ "$good_k2" "$evil_entry" "$good_entry" "$store_a"
-# The plant works: a build sharing the store is served the evil program.
+as_plain "$attacker" bash -c 'sed "s/^k2 .*/k2 $1/" "$2" > "$3.new" && mv -f "$3.new" "$3"' \
+  _ "$good_k2" "$evil_entry" "$good_entry"
+# The plant works: a build of the good program with this store is served the evil one.
 rm -rf "$pub/attacker-good/target"
 ubuild "$attacker" "$pub/attacker-good" KACHE_CACHE_DIR="$store_a"
 [[ $(program "$pub/attacker-good") == "evil program" ]] || skip "the planted entry is not served even to its owner"
+# Then the attacker opens the store to everyone.
+as_plain "$attacker" chmod -R a+rwX "$store_a"
 
 note "1. a world-writable cache dir of another user: refused, one warning, the right program"
 ubuild "$victim" "$app" HOME="$pub" KACHE_CACHE_DIR="$store_a"
