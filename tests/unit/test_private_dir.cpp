@@ -9,6 +9,7 @@
 
 using namespace kache;
 using kache::test::TempDir;
+namespace fs = std::filesystem;
 
 namespace {
 
