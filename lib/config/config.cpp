@@ -49,7 +49,11 @@ namespace {
 fs::path default_cache_dir() {
     if (auto x = util::env("XDG_CACHE_HOME"); x && !x->empty() && (*x)[0] == '/') return fs::path(*x) / "kache";
     if (auto h = util::env("HOME"); h && !h->empty()) return fs::path(*h) / ".cache" / "kache";
-    return fs::path("/tmp") / ("kache-" + std::to_string(::getuid()));
+    // No HOME (cron, services, containers): the per-user runtime dir, which nobody else
+    // can enter. Else a name in /tmp that another user may have planted first: the store
+    // refuses it unless it is a private directory of ours (see util::check_private_dir).
+    if (auto r = util::env("XDG_RUNTIME_DIR"); r && !r->empty() && (*r)[0] == '/') return fs::path(*r) / "kache";
+    return fs::path("/tmp") / ("kache-" + std::to_string(::geteuid()));
 }
 
 fs::path default_config_file() {

@@ -60,12 +60,12 @@ std::optional<Event> from_json(std::string_view line) {
 void append(const fs::path& dir, const Event& e) {
     std::string line = to_json(e) + "\n";
     fs::path file = dir / "events.jsonl";
-    int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, util::k_private_file_mode);
     if (fd < 0) {
         // Only a missing directory is worth creating; anything else (no access,
         // not a directory) means no log this time.
-        if (errno != ENOENT || !util::make_dirs(dir)) return;
-        fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (errno != ENOENT || !util::make_private_dirs(dir)) return;
+        fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, util::k_private_file_mode);
         if (fd < 0) return;
     }
     util::UniqueFd owner(fd);

@@ -182,7 +182,7 @@ void FileHashCache::store(const util::FileStamp& st, const Digest& d) {
     rec.check = record_check(rec);
     fs::path entry = entry_path(st);
     // Best effort: a failure here only means the next lookup rehashes.
-    auto fd = util::open_file(entry, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    auto fd = util::open_file(entry, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, util::k_private_file_mode);
     if (!fd) return;
     util::write_all(fd->get(), std::string_view(reinterpret_cast<const char*>(&rec), sizeof rec));
 }

@@ -169,7 +169,7 @@ std::map<hash::Digest, std::uint64_t> referenced_blobs(const store::Entry& e) {
 } // namespace
 
 Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, const fs::path& dest, int level) {
-    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, util::k_private_file_mode);
     if (fd < 0) return fail(ErrorKind::io, "cannot create " + dest.string() + ": " + std::strerror(errno));
     util::UniqueFd owner(fd);
     PackWriter w(fd, level);
@@ -251,7 +251,7 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
         if (!seen.insert(d).second) return bad("blob " + d.hex() + " appears twice");
         if (it->second != UINT64_MAX && it->second != size) return bad("blob " + d.hex() + " has the wrong size");
         if (size > limits.max_blob_bytes || (total += size) > limits.max_total_bytes) return bad("blobs too large");
-        auto tmp = util::TempFile::create(store.tmp_dir(), 0444);
+        auto tmp = util::TempFile::create(store.tmp_dir(), util::k_private_read_only_mode);
         if (!tmp) return std::unexpected(tmp.error());
         hash::Hasher h;
         std::uint64_t left = size;

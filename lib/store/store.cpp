@@ -1,16 +1,22 @@
 #include <kache/store.hpp>
+#include <kache/util/private_dir.hpp>
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 namespace kache::store {
 
 namespace {
+
+// The folders every store has (see DESIGN.md, "The local store").
+inline constexpr std::array<const char*, 7> k_layout_dirs = {"blobs",        "manifests", "entries", "locks",
+                                                              "upload-queue", "events",    "tmp"};
 
 fs::path sharded(const fs::path& base, const hash::Digest& d) {
     std::string h = d.hex();
@@ -35,10 +41,15 @@ bool link_if_private(const fs::path& src, const fs::path& dest, std::uint32_t mo
 Result<Store> Store::open(const fs::path& root) {
     if (root.empty() || !root.is_absolute())
         return fail(ErrorKind::config, "cache directory '" + root.string() + "' is not an absolute path");
-    // Fast path: an existing store needs no mkdir calls.
-    if (::access((root / "tmp").c_str(), W_OK) == 0) return Store(root);
-    for (const char* sub : {"blobs", "manifests", "entries", "locks", "upload-queue", "events", "tmp"}) {
-        if (auto r = util::make_dirs(root / sub); !r)
+    // The one check on the hit path: a single lstat of the root, which must be private.
+    auto dir = util::check_private_dir(root, true);
+    if (!dir) return fail(dir.error().kind, "unusable cache directory: " + dir.error().message);
+    // Fast path: a root with a subdirectory link for each layout folder has its layout
+    // (filesystems that do not count them, such as btrfs, pay one access() instead).
+    if (!dir->created && (dir->st.st_nlink >= 2 + k_layout_dirs.size() || ::access((root / "tmp").c_str(), W_OK) == 0))
+        return Store(root);
+    for (const char* sub : k_layout_dirs) {
+        if (auto r = util::make_private_dirs(root / sub); !r)
             return fail(ErrorKind::io, "cannot create the cache at " + root.string() + ": " + r.error().message);
     }
     if (::access((root / "tmp").c_str(), W_OK) != 0)
@@ -103,8 +114,8 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
     fs::path staged = tmp_dir() / (".in." + std::to_string(::getpid()) + "." + std::to_string(util::now_ns()));
     bool linked = false;
     if (how == Placement::allow_link && ::link(src.c_str(), staged.c_str()) == 0) linked = true;
-    if (!linked && !util::reflink_file(src, staged, 0444)) {
-        if (auto r = util::copy_file(src, staged, 0444); !r) {
+    if (!linked && !util::reflink_file(src, staged, util::k_private_read_only_mode)) {
+        if (auto r = util::copy_file(src, staged, util::k_private_read_only_mode); !r) {
             ::unlink(staged.c_str());
             return std::unexpected(r.error());
         }
@@ -119,7 +130,7 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
         ::unlink(staged.c_str());
         return d;
     }
-    if (!linked) ::chmod(staged.c_str(), 0444);
+    if (!linked) ::chmod(staged.c_str(), util::k_private_read_only_mode);
     auto renamed = util::make_parent_and_retry(dest, [&]() -> Result<void> {
         if (::rename(staged.c_str(), dest.c_str()) != 0)
             return fail(errno == ENOENT ? ErrorKind::not_found : ErrorKind::io,
@@ -137,7 +148,7 @@ Result<hash::Digest> Store::put_blob(std::string_view data) {
     hash::Digest d = hash::of(data);
     fs::path dest = blob_path(d);
     if (::access(dest.c_str(), F_OK) == 0) return d;
-    auto r = util::make_parent_and_retry(dest, [&] { return util::write_file_atomic(dest, data, tmp_dir(), 0444); });
+    auto r = util::make_parent_and_retry(dest, [&] { return util::write_file_atomic(dest, data, tmp_dir(), util::k_private_read_only_mode); });
     if (!r) return std::unexpected(r.error());
     return d;
 }
@@ -168,7 +179,7 @@ Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& d
     fs::path no_reflink = root_ / "no-reflink";
     if (::access(no_reflink.c_str(), F_OK) != 0) {
         if (util::reflink_file(src, dest, mode)) via = "reflink";
-        else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644); fd >= 0) ::close(fd);
+        else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, util::k_private_file_mode); fd >= 0) ::close(fd);
     }
     if (!via && how == Placement::allow_link && link_if_private(src, dest, mode)) via = "link";
     if (!via) {
@@ -249,7 +260,7 @@ Result<void> Store::purge_all() {
         fs::rename(p, aside, ec);
         if (ec) return fail(ErrorKind::io, "cannot purge " + p.string() + ": " + ec.message());
         fs::remove_all(aside, ec);
-        if (auto r = util::make_dirs(p); !r) return r;
+        if (auto r = util::make_private_dirs(p); !r) return r;
     }
     return ok();
 }

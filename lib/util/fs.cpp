@@ -188,7 +188,7 @@ ScopedUnlink ScopedUnlink::unique_in(const fs::path& dir, std::string_view tag) 
 }
 
 Result<FileLock> FileLock::acquire(const fs::path& path, std::chrono::milliseconds timeout) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, k_private_file_mode);
     if (fd < 0) return fail(kind_of(errno), errno_text("cannot open lock", path, errno));
     UniqueFd owner(fd);
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return FileLock(std::move(owner));
@@ -204,7 +204,7 @@ Result<FileLock> FileLock::acquire(const fs::path& path, std::chrono::millisecon
 }
 
 Result<std::optional<FileLock>> FileLock::try_acquire(const fs::path& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, k_private_file_mode);
     if (fd < 0) return fail(kind_of(errno), errno_text("cannot open lock", path, errno));
     UniqueFd owner(fd);
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return std::optional<FileLock>(FileLock(std::move(owner)));
@@ -273,9 +273,22 @@ Result<void> make_dirs(const fs::path& dir) {
     return ok();
 }
 
+Result<void> make_private_dirs(const fs::path& dir) {
+    if (::mkdir(dir.c_str(), k_private_dir_mode) == 0) return ok();
+    int err = errno;
+    if (err == ENOENT && dir.has_relative_path() && dir.parent_path() != dir) {
+        if (auto r = make_private_dirs(dir.parent_path()); !r) return r;
+        if (::mkdir(dir.c_str(), k_private_dir_mode) == 0) return ok();
+        err = errno;
+    }
+    struct stat st {};
+    if (err == EEXIST && ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return ok();
+    return fail(kind_of(err), errno_text("cannot create directory", dir, err));
+}
+
 Result<UniqueFd> open_file(const fs::path& path, int flags, mode_t mode) {
     int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
-    if (fd < 0 && errno == ENOENT && (flags & O_CREAT) && make_dirs(path.parent_path()))
+    if (fd < 0 && errno == ENOENT && (flags & O_CREAT) && make_private_dirs(path.parent_path()))
         fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
     if (fd < 0) return fail(kind_of(errno), errno_text("cannot open", path, errno));
     return UniqueFd(fd);

@@ -41,7 +41,7 @@ void spawn_daemon(const config::Config& cfg) {
     fs::path marker = cfg.cache_dir / "daemon.spawned";
     struct stat st {};
     if (::stat(marker.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtim.tv_sec < k_spawn_interval_s) return;
-    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, util::k_private_file_mode);
     if (fd >= 0) ::close(fd);
     (void)util::touch_now(marker);
     start_daemon_detached();
@@ -66,7 +66,7 @@ void hint_session(const config::Config& cfg) {
     if (!::getcwd(buf, sizeof buf)) return;
     // Marked before telling, so that the wrappers cargo starts alongside this
     // one do not send the same hint again.
-    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, util::k_private_file_mode);
     if (fd < 0) return;
     ::close(fd);
     (void)util::touch_now(marker);

@@ -70,11 +70,12 @@ public:
         if (c_.inv.incremental && c_.cfg.preserve_incremental)
             return passthrough("incremental (KACHE_PRESERVE_INCREMENTAL)");
 
-        // Shown on a compile, whose stderr cargo prints (not on its -vV probes).
-        warn_config_once();
         auto store = store::Store::open(c_.cfg.cache_dir);
         if (!store) return fallback(store.error().message);
         c_.store.emplace(std::move(*store));
+        // Shown on a compile, whose stderr cargo prints (not on its -vV probes); its
+        // marker lives in the store, so only once the store is known to be private.
+        warn_config_once();
         c_.hashes.emplace(c_.store->hash_cache_dir(), c_.store->tmp_dir());
 
         c_.paths = key::roots_for(c_.inv, c_.cwd);
@@ -159,7 +160,7 @@ private:
         if (::stat(marker.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtim.tv_sec < k_config_warning_interval_s)
             return;
         for (auto& w : c_.cfg.warnings) warn(w);
-        int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, util::k_private_file_mode);
         if (fd >= 0) ::close(fd);
         (void)util::touch_now(marker);
     }
@@ -168,8 +169,13 @@ private:
         events::Event ev = c_.event(outcome);
         ev.reason = reason;
         ev.wrapper_us = c_.elapsed_us();
-        fs::path dir = c_.store ? c_.store->events_dir() : c_.cfg.cache_dir / "events";
-        events::append(dir, ev);
+        // Never into a cache dir that is not private (another user could read or redirect it).
+        if (!c_.store) {
+            auto store = store::Store::open(c_.cfg.cache_dir);
+            if (!store) return;
+            c_.store.emplace(std::move(*store));
+        }
+        events::append(c_.store->events_dir(), ev);
     }
 
     // Before the invocation is parsed: no crate name yet.

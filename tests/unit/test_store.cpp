@@ -130,7 +130,7 @@ TEST_CASE("store: put_blob stores content once, read-only", "[store][blob]") {
     CHECK(s.usage().blobs == 1);
     CHECK(s.has_blob(*a));
     CHECK(kache::test::read_file(s.blob_path(*a)) == "hello blob");
-    CHECK(mode_of(s.blob_path(*a)) == 0444);
+    CHECK(mode_of(s.blob_path(*a)) == 0400);
 
     auto c = s.put_blob("other blob");
     REQUIRE(c);
@@ -175,7 +175,7 @@ TEST_CASE("store: put_blob_file links or copies", "[store][blob]") {
         auto orig = kache::test::stat_of(src);
         CHECK(blob.st_ino != orig.st_ino);
         CHECK(orig.st_nlink == 1);
-        CHECK((blob.st_mode & 07777) == 0444);
+        CHECK((blob.st_mode & 07777) == 0400);
         CHECK(mode_of(src) == 0755); // the source keeps its mode
         CHECK(kache::test::read_file(s.blob_path(*d)) == content);
 

@@ -18,6 +18,13 @@ namespace kache::util {
 
 namespace fs = std::filesystem;
 
+// The mode of every directory kache creates for itself (a store and its subfolders).
+inline constexpr mode_t k_private_dir_mode = 0700;
+// The mode of every file kache writes for itself (entries, manifests, locks, logs).
+inline constexpr mode_t k_private_file_mode = 0600;
+// The mode of an immutable file kache writes for itself (a stored blob).
+inline constexpr mode_t k_private_read_only_mode = 0400;
+
 // Owns a file descriptor; closes it on destruction.
 class UniqueFd {
 public:
@@ -46,7 +53,7 @@ public:
     // A new unique file ".tmp.<pid>.<random>" in dir (which must exist) with the given mode
     // (not weakened by the umask). A missing dir is ErrorKind::not_found, as are the
     // commits' missing destination directories (see make_parent_and_retry).
-    static Result<TempFile> create(const fs::path& dir, mode_t mode = 0644);
+    static Result<TempFile> create(const fs::path& dir, mode_t mode = k_private_file_mode);
     // A new file ".<tag>.<name of dest>.XXXXXX" in dest's directory, so that the commit is
     // one rename. EACCES/EPERM/EROFS are reported as denied_kind (ErrorKind::denied for a
     // shared remote directory), a missing directory as ErrorKind::io: for a caller whose
@@ -134,25 +141,29 @@ Result<std::string> read_file(const fs::path& path);
 Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_bytes);
 // Writes data to path atomically through a temp file in tmp_dir.
 Result<void> write_file_atomic(const fs::path& path, std::string_view data, const fs::path& tmp_dir,
-                               mode_t mode = 0644);
+                               mode_t mode = k_private_file_mode);
 // Writes all bytes to fd, retrying on EINTR and short writes.
 bool write_all(int fd, std::string_view data) noexcept;
 // Creates dir and parents; success if it exists already.
 Result<void> make_dirs(const fs::path& dir);
+// Creates dir and its missing parents with k_private_dir_mode; success if it exists
+// already. For directories inside a private one (store shards, queues, logs).
+Result<void> make_private_dirs(const fs::path& dir);
 // Runs op() (which returns a Result); if it failed with ErrorKind::not_found, creates the
-// parent directory of target and runs op() once more. For writes into lazily created
-// directories (store shards, queues): the common case pays no mkdir.
+// parent directory of target (mode k_private_dir_mode) and runs op() once more. For writes
+// into lazily created directories of a private store (shards, queues): the common case
+// pays no mkdir.
 template <class Op>
 auto make_parent_and_retry(const fs::path& target, Op&& op) -> decltype(op()) {
     auto r = op();
     if (!r && r.error().kind == ErrorKind::not_found) {
-        if (auto made = make_dirs(target.parent_path()); !made) return std::unexpected(made.error());
+        if (auto made = make_private_dirs(target.parent_path()); !made) return std::unexpected(made.error());
         r = op();
     }
     return r;
 }
 // open(2) of path with flags (O_CLOEXEC added); with O_CREAT, a missing parent directory
-// is created and the open retried once. ErrorKind::not_found if it is still missing.
+// is created (mode k_private_dir_mode) and the open retried once. ErrorKind::not_found if it is still missing.
 Result<UniqueFd> open_file(const fs::path& path, int flags, mode_t mode = 0644);
 // Copies src to dst (dst created or truncated, with mode), via copy_file_range.
 Result<void> copy_file(const fs::path& src, const fs::path& dst, mode_t mode);
