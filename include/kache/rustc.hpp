@@ -133,4 +133,27 @@ Result<DepInfo> parse_dep_info(std::string_view text);
 // Writes dep-info text in rustc's format (the inverse of parse_dep_info).
 std::string write_dep_info(const DepInfo& dep);
 
+// ---- the linker's command line (link_args.cpp)
+
+// What a link reads, from the command line rustc writes for `--print link-args`.
+struct LinkInputs {
+    // Files the linker reads, in command-line order, each once, as written
+    // (relative paths are relative to rustc's working directory): objects,
+    // rlibs, archives, `-l` libraries found in a `-L` directory, linker
+    // scripts, version scripts, dynamic lists, `@` response files.
+    std::vector<std::string> files;
+    // `-l` names found in no `-L` directory: the linker takes them from its own
+    // (system) search path.
+    std::vector<std::string> unresolved;
+};
+
+// Parses the linker command line (`VAR="v" ... "cc" "arg" ...`, each token
+// quoted and escaped as rustc prints it; bare tokens are read as they are).
+// `-l` names are resolved the way ld does, against every `-L` directory in
+// order, honouring -Bstatic/-Bdynamic/-static and `-l:file`; `is_file(path)`
+// says whether a candidate exists (the only look at the file system, so the
+// function is pure for tests). The output file (-o) is left out.
+// ErrorKind::invalid_input on an unterminated quote or a bad escape.
+Result<LinkInputs> parse_link_args(std::string_view text, const std::function<bool(const std::string&)>& is_file);
+
 } // namespace kache::rustc

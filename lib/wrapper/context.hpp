@@ -81,6 +81,20 @@ std::optional<int> try_hit(Context& ctx);
 // produced; the compiler's exit status, or an error when it could not be run.
 Result<int> compile_and_record(Context& ctx);
 
+// ---- link_inputs.cpp
+
+// True if the invocation runs the linker (bin, dylib, cdylib, proc-macro,
+// --test), so rustc can print the linker's command line for it.
+bool runs_linker(const rustc::Invocation& inv);
+
+// Adds to set what the link read (the files named in link_args, the
+// `--print link-args` file, "" when the compile did not link) and, for an rlib
+// or staticlib, the archives in its native -L directories; leaves out the
+// sysroot, system library dirs and this compile's own temporaries.
+// ErrorKind::unsupported when an input changed during the compile.
+Result<void> add_link_inputs(Context& ctx, const fs::path& link_args, std::int64_t start_ns,
+                             key::InputSet& set);
+
 // ---- daemon_hints.cpp
 
 // Tells the daemon a build session began (so it prefetches), at most once per

@@ -23,6 +23,8 @@ public:
         if (c_.inv.dep_info_name().empty())
             private_dep_info_ =
                 c_.store->tmp_dir() / ("dep-" + std::to_string(::getpid()) + "-" + c_.k1.hex() + ".d");
+        if (runs_linker(c_.inv))
+            link_args_ = c_.store->tmp_dir() / ("link-" + std::to_string(::getpid()) + "-" + c_.k1.hex() + ".txt");
         // Taken from the fine clock: a file written before this moment has an
         // mtime (from the kernel's coarse clock) strictly below it.
         std::int64_t start_ns = util::now_ns();
@@ -54,6 +56,7 @@ public:
         ev.wrapper_us = c_.elapsed_us() - compile_us;
         events::append(c_.store->events_dir(), ev);
         if (!private_dep_info_.empty()) ::unlink(private_dep_info_.c_str());
+        if (!link_args_.empty()) ::unlink(link_args_.c_str());
         return result->exit_code;
     }
 
@@ -70,6 +73,11 @@ private:
         // Without dep-info kache cannot know the inputs; ask rustc for it in a
         // private file (build-script probes compile like this).
         if (!private_dep_info_.empty()) cmd.push_back("--emit=dep-info=" + private_dep_info_.string());
+        // What the link reads, written to a private file (never to cargo's stdout).
+        if (!link_args_.empty()) {
+            cmd.push_back("--print");
+            cmd.push_back("link-args=" + link_args_.string());
+        }
         return cmd;
     }
 
@@ -95,6 +103,7 @@ private:
 
         auto set = input_set(*dep, start_ns);
         if (!set) return std::unexpected(set.error());
+        if (auto l = add_link_inputs(c_, link_args_, start_ns, *set); !l) return std::unexpected(l.error());
         auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
         mark_path_specific(*set, dir, outputs);
 
@@ -207,6 +216,7 @@ private:
 
     Context& c_;
     fs::path private_dep_info_; // set when the invocation did not ask for dep-info
+    fs::path link_args_;        // where rustc prints the linker's command line, when it links
     key::InputSet recorded_set_;
 };
 
