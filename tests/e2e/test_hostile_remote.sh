@@ -95,10 +95,10 @@ daemon_start
 ALLOW_KACHE_WARNINGS=1 bounded 120 "build with the daemon and a FIFO in the remote" kcargo "$ws_c" build
 assert_eq "$BOUNDED_RC" 0 "build exit code with the daemon and a FIFO in the remote"
 assert_app_baseline "$ws_c"
-assert_file_contains "$KACHE_CACHE_DIR/kached.log" "not a regular file" "the daemon logged the FIFO"
 stop_daemon() { "$KACHE" daemon stop >"$TEST_TMP/stop.out" 2>&1; }
 bounded 15 "kache daemon stop after meeting the FIFO" stop_daemon
 wait_until 10 pid_gone "$DAEMON_PID" || fail "the daemon (pid $DAEMON_PID) still runs 10 s after kache daemon stop"
+assert_file_contains "$KACHE_CACHE_DIR/kached.log" "not a regular file" "the daemon logged the FIFO"
 unset KACHE_REMOTE_DIR
 rm -f "$itoa_pack"
 cp "$TEST_TMP/itoa.pack.good" "$itoa_pack"
