@@ -69,6 +69,7 @@ int cmd_sync(const std::vector<std::string>& args) {
         }
         opt.crates = std::move(*crates);
     }
+    opt.limits = remote::PackLimits::for_max_size(cfg.max_size);
     auto store = store::Store::open(cfg.cache_dir);
     if (!store) {
         std::fprintf(stderr, "kache sync: %s\n", store.error().message.c_str());

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
+#include <vector>
 
 // Header-only: the wrapper loads no extra shared library for its config.
 #define TOML_HEADER_ONLY 1
@@ -19,6 +21,13 @@ namespace kache::config {
 
 // A config file larger than this is not a config file.
 inline constexpr std::uint64_t k_max_config_bytes = 1 << 20;
+// The smallest store cap taken: below it every entry would be evicted at once (a value such
+// as `max_size = 1` is a mistake, and `kache gc` would empty the store).
+inline constexpr std::uint64_t k_min_max_size = 1 << 20;
+// The longest remote-check deadline taken: the wrapper waits this long on a miss.
+inline constexpr std::int64_t k_max_remote_check_timeout_ms = 10 * 60 * 1000;
+// The longest idle timeout taken (30 days); 0 means never.
+inline constexpr std::int64_t k_max_daemon_idle_timeout_s = 30ll * 24 * 3600;
 
 namespace fs = std::filesystem;
 
@@ -73,14 +82,64 @@ struct FileReader {
                                "; using the default (fix or remove the key)");
     }
 
+    // A value of another TOML type is never converted (true is not 1, 0 is not false).
+    void wrong_type(const toml::node& n, std::string_view key, std::string_view expected) {
+        warn(key, "expected " + std::string(expected) + ", got " + type_name(n));
+    }
+
+    static std::string type_name(const toml::node& n) {
+        switch (n.type()) {
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a floating-point number";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::table: return "a table";
+        default: return "a date or time";
+        }
+    }
+
     void boolean(const toml::node& n, std::string_view key, bool& out) {
-        if (auto v = n.value<bool>()) out = *v;
-        else warn(key, "expected true or false");
+        if (auto v = n.value_exact<bool>()) out = *v;
+        else wrong_type(n, key, "a boolean (true or false)");
     }
 
     void string(const toml::node& n, std::string_view key, std::string& out) {
-        if (auto v = n.value<std::string>()) out = *v;
-        else warn(key, "expected a string");
+        if (auto v = n.value_exact<std::string>()) out = *v;
+        else wrong_type(n, key, "a string");
+    }
+
+    // An integer in [lo, hi]; a value out of range or of another type keeps the default.
+    std::optional<std::int64_t> integer(const toml::node& n, std::string_view key, std::int64_t lo, std::int64_t hi,
+                                        std::string_view what) {
+        auto v = n.value_exact<std::int64_t>();
+        if (!v) {
+            wrong_type(n, key, "an integer (" + std::string(what) + ")");
+            return std::nullopt;
+        }
+        if (*v < lo || *v > hi) {
+            warn(key, std::to_string(*v) + " is out of range: expected " + std::string(what) + " from " +
+                          std::to_string(lo) + " to " + std::to_string(hi));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    void size(const toml::node& n, std::string_view key, std::uint64_t& out) {
+        std::uint64_t bytes = 0;
+        if (auto i = n.value_exact<std::int64_t>()) {
+            if (*i <= 0) return warn(key, std::to_string(*i) + " is not a size: expected a positive size such as \"20G\"");
+            bytes = static_cast<std::uint64_t>(*i);
+        } else if (auto s = n.value_exact<std::string>()) {
+            auto v = parse_size(*s);
+            if (!v) return warn(key, "expected a size such as \"20G\", got \"" + *s + "\"");
+            bytes = *v;
+        } else {
+            return wrong_type(n, key, "a size (a string such as \"20G\", or a number of bytes)");
+        }
+        if (bytes < k_min_max_size)
+            return warn(key, std::to_string(bytes) + " bytes is too small: expected at least 1M (write e.g. \"20G\")");
+        out = bytes;
     }
 
     void read(const toml::table& t) {
@@ -92,19 +151,19 @@ struct FileReader {
                 if (!s.empty() && s[0] == '/') cfg.cache_dir = s;
                 else if (!s.empty()) warn(key, "expected an absolute path, got \"" + s + "\"");
             } else if (key == "max_size") {
-                if (auto i = node.value<std::int64_t>(); i && *i > 0) cfg.max_size = static_cast<std::uint64_t>(*i);
-                else if (auto s = node.value<std::string>()) {
-                    if (auto v = parse_size(*s)) cfg.max_size = *v;
-                    else warn(key, "expected a size such as \"20G\", got \"" + *s + "\"");
-                } else warn(key, "expected a size such as \"20G\"");
+                size(node, key, cfg.max_size);
             } else if (key == "key_env_vars") {
                 if (auto arr = node.as_array()) {
-                    cfg.key_env_vars.clear();
+                    std::vector<std::string> names;
+                    bool good = true;
                     for (auto& item : *arr) {
-                        if (auto s = item.value<std::string>()) cfg.key_env_vars.push_back(*s);
-                        else warn(key, "expected an array of variable names");
+                        if (auto s = item.value_exact<std::string>(); s && !s->empty()) names.push_back(*s);
+                        else good = false;
                     }
-                } else warn(key, "expected an array of variable names such as [\"MY_VAR\"]");
+                    // All or nothing: a half-read list would key fewer variables than asked.
+                    if (good) cfg.key_env_vars = std::move(names);
+                    else warn(key, "expected an array of variable names (strings) such as [\"MY_VAR\"]");
+                } else wrong_type(node, key, "an array of variable names such as [\"MY_VAR\"]");
             } else if (key == "disabled") boolean(node, key, cfg.disabled);
             else if (key == "preserve_incremental") boolean(node, key, cfg.preserve_incremental);
             else if (key == "progress") boolean(node, key, cfg.progress);
@@ -121,14 +180,14 @@ struct FileReader {
                 if (!s.empty() && s[0] == '/') cfg.socket_path = s;
                 else if (!s.empty()) warn(key, "expected an absolute path");
             } else if (key == "remote_check_timeout_ms") {
-                if (auto i = node.value<std::int64_t>(); i && *i >= 0) cfg.remote_check_timeout = std::chrono::milliseconds(*i);
-                else warn(key, "expected a number of milliseconds");
+                if (auto i = integer(node, key, 0, k_max_remote_check_timeout_ms, "milliseconds"))
+                    cfg.remote_check_timeout = std::chrono::milliseconds(*i);
             } else if (key == "daemon_idle_timeout") {
-                if (auto i = node.value<std::int64_t>(); i && *i >= 0) cfg.daemon_idle_timeout_s = *i;
-                else warn(key, "expected a number of seconds");
+                if (auto i = integer(node, key, 0, k_max_daemon_idle_timeout_s, "seconds (0: never)"))
+                    cfg.daemon_idle_timeout_s = *i;
             } else if (key == "remote") {
                 if (auto rt = node.as_table()) read_remote(*rt);
-                else warn(key, "expected a table [remote]");
+                else wrong_type(node, key, "a table [remote]");
             } else {
                 warn(key, "unknown key");
             }
@@ -143,9 +202,9 @@ struct FileReader {
             if (key == "read_only") boolean(node, qualified, cfg.remote.read_only);
             else if (key == "url") string(node, qualified, cfg.remote.url);
             else if (key == "type") string(node, qualified, type);
-            else if (auto s = node.value<std::string>()) cfg.remote.options[key] = *s;
-            else if (auto i = node.value<std::int64_t>()) cfg.remote.options[key] = std::to_string(*i);
-            else warn(qualified, "expected a string");
+            else if (auto s = node.value_exact<std::string>()) cfg.remote.options[key] = *s;
+            else if (auto i = node.value_exact<std::int64_t>()) cfg.remote.options[key] = std::to_string(*i);
+            else wrong_type(node, qualified, "a string");
         }
         if (cfg.remote.url.empty()) {
             if (type == "s3" && cfg.remote.options.contains("bucket"))
@@ -195,7 +254,8 @@ void read_env(Config& cfg) {
         else warn_env("KACHE_CACHE_DIR", "expected an absolute path, got \"" + *v + "\"");
     }
     if (auto v = util::env("KACHE_MAX_SIZE"); v && !v->empty()) {
-        if (auto s = parse_size(*v)) cfg.max_size = *s;
+        if (auto s = parse_size(*v); s && *s >= k_min_max_size) cfg.max_size = *s;
+        else if (s) warn_env("KACHE_MAX_SIZE", "\"" + *v + "\" is too small: expected at least 1M");
         else warn_env("KACHE_MAX_SIZE", s.error().message);
     }
     if (auto v = util::env("KACHE_KEY_ENV_VARS")) {
@@ -219,13 +279,13 @@ void read_env(Config& cfg) {
     if (auto v = util::env("KACHE_REMOTE_CHECK_TIMEOUT_MS"); v && !v->empty()) {
         char* end = nullptr;
         long ms = std::strtol(v->c_str(), &end, 10);
-        if (*end == 0 && ms >= 0) cfg.remote_check_timeout = std::chrono::milliseconds(ms);
+        if (*end == 0 && ms >= 0 && ms <= k_max_remote_check_timeout_ms) cfg.remote_check_timeout = std::chrono::milliseconds(ms);
         else warn_env("KACHE_REMOTE_CHECK_TIMEOUT_MS", "expected a number of milliseconds");
     }
     if (auto v = util::env("KACHE_DAEMON_IDLE_TIMEOUT"); v && !v->empty()) {
         char* end = nullptr;
         long s = std::strtol(v->c_str(), &end, 10);
-        if (*end == 0 && s >= 0) cfg.daemon_idle_timeout_s = s;
+        if (*end == 0 && s >= 0 && s <= k_max_daemon_idle_timeout_s) cfg.daemon_idle_timeout_s = s;
         else warn_env("KACHE_DAEMON_IDLE_TIMEOUT", "expected a number of seconds");
     }
     // Remote selection: a shared directory, or S3 settings (the S3 backend reads

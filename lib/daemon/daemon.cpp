@@ -204,11 +204,13 @@ struct Daemon::Impl {
         us.parked_retry = opt.parked_retry;
         uploads = std::make_unique<UploadQueue>(*store, backend_maker(), log, us);
         checks = std::make_unique<RemoteChecks>(
-            *store, backend_maker(), log, CheckSettings{opt.check_workers, opt.negative_cache, opt.remote_down_backoff},
+            *store, backend_maker(), log, CheckSettings{opt.check_workers, opt.negative_cache, opt.remote_down_backoff,
+                                        remote::PackLimits::for_max_size(opt.config.max_size)},
             [this](const std::vector<ipc::ConnectionId>& to, const ipc::CheckReply& r) { server->post(to, r.to_message()); });
         prefetch = std::make_unique<Prefetcher>(
             *store, backend_maker(), log,
-            PrefetchSettings{opt.prefetch_workers, opt.prefetch_max_entries, opt.prefetch_max_bytes, opt.prefetch_max_time});
+            PrefetchSettings{opt.prefetch_workers, opt.prefetch_max_entries, opt.prefetch_max_bytes, opt.prefetch_max_time,
+                             remote::PackLimits::for_max_size(opt.config.max_size)});
         // Replay intents left by a previous daemon (or written while none ran).
         if (uploading())
             for (auto& d : store->upload_intents()) uploads->enqueue(d);

@@ -47,7 +47,7 @@ std::pair<std::size_t, std::uint64_t> Prefetcher::prefetch_package(remote::Remot
         auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
         if (!k2 || store_.has_entry(*k2)) continue;
         // Marked before the entry lands, as for checks.
-        auto pulled = remote::pull_entry(store_, be, o.key, "prefetched");
+        auto pulled = remote::pull_entry(store_, be, o.key, "prefetched", settings_.pack_limits);
         if (!pulled) {
             log_.error("prefetch of " + o.key + ": " + pulled.error().message);
             continue;

@@ -23,6 +23,7 @@ struct PrefetchSettings {
     std::size_t max_entries = 5000;
     std::uint64_t max_bytes = 8ull << 30;
     std::chrono::seconds max_time{300};
+    remote::PackLimits pack_limits;  // bounds on each pulled pack (PackLimits::for_max_size)
 };
 
 class Prefetcher {

@@ -60,7 +60,7 @@ std::pair<ipc::CheckReply, bool> RemoteChecks::run(remote::RemoteBackend* be, co
             for (auto& o : *objects) {
                 // The origin is marked before the entry lands: a wrapper may find
                 // it the moment it is committed, and must count it as remote.
-                auto pulled = remote::pull_entry(store_, *be, o.key, "remote");
+                auto pulled = remote::pull_entry(store_, *be, o.key, "remote", settings_.pack_limits);
                 if (!pulled) {
                     err = pulled.error().message;
                     continue;

@@ -30,6 +30,7 @@ struct CheckSettings {
     int workers = 4;
     std::chrono::seconds negative_cache{30};      // how long "the remote lacks K1" is remembered
     std::chrono::seconds remote_down_backoff{10}; // how long checks skip a remote that failed to answer
+    remote::PackLimits pack_limits;               // bounds on each pulled pack (PackLimits::for_max_size)
 };
 
 class RemoteChecks {

@@ -80,13 +80,11 @@ std::optional<Digest> Digest::from_hex(std::string_view s) {
 }
 
 Result<Digest> of_file(const fs::path& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        return fail(err == ENOENT || err == ENOTDIR ? ErrorKind::not_found : ErrorKind::io,
-                    "cannot open " + path.string() + ": " + std::strerror(err));
-    }
-    util::UniqueFd owner(fd);
+    // Regular files only, opened without blocking: an input named by a stored or remote
+    // manifest may be a FIFO or a device (/dev/zero), which would block or never end.
+    auto owner = util::open_regular(path);
+    if (!owner) return std::unexpected(owner.error());
+    int fd = owner->get();
     XXH3_state_t st;
     XXH3_128bits_reset(&st);
     alignas(64) static thread_local char buf[1 << 17];

@@ -3,6 +3,7 @@
 #include "object_key.hpp"
 #include "posix_file.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +53,26 @@ Result<void> copy_fd(int in, int out, std::uint64_t size, const fs::path& from, 
     return ok();
 }
 
+// Opens an object for reading. Anyone who can write the shared directory chooses what
+// sits at a key, so the open must not block (a FIFO), follow a link (to a device or to
+// another user's file) or accept anything but a regular file (ErrorKind::invalid_input);
+// size is what fstat saw, and copy_fd copies exactly that many bytes.
+Result<detail::Fd> open_object(const fs::path& path, std::uint64_t& size) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP) return fail(ErrorKind::invalid_input, path.string() + " is a symbolic link");
+        return std::unexpected(detail::errno_error(errno, "cannot open", path, ErrorKind::denied, ErrorKind::not_found));
+    }
+    detail::Fd owner(fd);
+    struct stat st{};
+    if (::fstat(fd, &st) != 0) return std::unexpected(detail::errno_error(errno, "cannot stat", path));
+    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid_input, path.string() + " is not a regular file");
+    // Blocking again, so a read on a network filesystem never sees EAGAIN.
+    if (::fcntl(fd, F_SETFL, O_RDONLY) != 0) return std::unexpected(detail::errno_error(errno, "cannot use", path));
+    size = static_cast<std::uint64_t>(st.st_size);
+    return owner;
+}
+
 } // namespace
 
 Result<std::unique_ptr<FilesystemBackend>> FilesystemBackend::create(const fs::path& root) {
@@ -85,7 +106,7 @@ Result<bool> FilesystemBackend::exists(const std::string& key) {
     auto path = path_of(key);
     if (!path) return std::unexpected(path.error());
     struct stat st{};
-    if (::stat(path->c_str(), &st) != 0) {
+    if (::lstat(path->c_str(), &st) != 0) { // a link is not an object (get refuses it)
         if (errno == ENOENT || errno == ENOTDIR) return false;
         return std::unexpected(detail::errno_error(errno, "cannot stat", *path, ErrorKind::denied));
     }
@@ -96,19 +117,19 @@ Result<void> FilesystemBackend::get(const std::string& key, const fs::path& dest
     auto result = [&]() -> Result<void> {
         auto path = path_of(key);
         if (!path) return std::unexpected(path.error());
-        auto in = detail::open_read(*path, ErrorKind::denied, ErrorKind::not_found);
+        std::uint64_t size = 0;
+        auto in = open_object(*path, size);
         if (!in) {
             if (in.error().kind == ErrorKind::not_found)
                 return fail(ErrorKind::not_found, "no object " + key + " in " + describe());
+            if (in.error().kind == ErrorKind::invalid_input)
+                return fail(ErrorKind::corrupt, "remote object " + key + " in " + describe() +
+                                                    " is not a regular file: remove it from the remote");
             return std::unexpected(in.error());
         }
-        struct stat st{};
-        if (::fstat(in->get(), &st) != 0) return std::unexpected(detail::errno_error(errno, "cannot stat", *path));
-        if (!S_ISREG(st.st_mode)) return fail(ErrorKind::not_found, "no object " + key + " in " + describe());
         auto tmp = util::TempFile::create_beside(dest, "kache-get");
         if (!tmp) return std::unexpected(tmp.error());
-        if (auto c = copy_fd(in->get(), tmp->fd(), static_cast<std::uint64_t>(st.st_size), *path, tmp->path()); !c)
-            return c;
+        if (auto c = copy_fd(in->get(), tmp->fd(), size, *path, tmp->path()); !c) return c;
         return tmp->commit_replace(dest, false);
     }();
     if (!result) {

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -77,7 +78,10 @@ private:
 // Decompresses a file on demand, handing out exactly the bytes asked for.
 class PackReader {
 public:
-    explicit PackReader(int fd) : fd_(fd), dctx_(ZSTD_createDCtx()), in_(ZSTD_DStreamInSize(), '\0') {}
+    // max_out: the most decompressed bytes the pack may hold; past it the pack is corrupt,
+    // whatever its headers say, before the bytes are handed out.
+    PackReader(int fd, std::uint64_t max_out)
+        : fd_(fd), dctx_(ZSTD_createDCtx()), in_(ZSTD_DStreamInSize(), '\0'), max_out_(max_out) {}
 
     // Reads exactly n bytes into dst; ErrorKind::corrupt if the stream ends first.
     Result<void> read(char* dst, size_t n) {
@@ -132,6 +136,7 @@ private:
             size_t ret = ZSTD_decompressStream(dctx_.get(), &out, &in_buf_);
             if (ZSTD_isError(ret)) return fail(ErrorKind::corrupt, std::string("pack is not valid zstd: ") + ZSTD_getErrorName(ret));
             frame_done_ = ret == 0;
+            if ((produced_ += out.pos) > max_out_) return fail(ErrorKind::corrupt, "bad pack: it unpacks to too many bytes");
             if (out.pos > 0) {
                 out_.resize(out.pos);
                 return ok();
@@ -145,6 +150,8 @@ private:
     std::string out_;
     size_t out_pos_ = 0;
     bool frame_done_ = false;
+    std::uint64_t max_out_;
+    std::uint64_t produced_ = 0;
 };
 
 std::uint32_t get_u32(const unsigned char* p) {
@@ -166,7 +173,21 @@ std::map<hash::Digest, std::uint64_t> referenced_blobs(const store::Entry& e) {
     return out;
 }
 
+// Bytes a pack holds besides blob contents, at most: the magic, the entry text and its
+// length, the blob count, and one 24-byte header per blob.
+std::uint64_t framing_bytes(const PackLimits& l) {
+    return k_magic.size() + 8 + l.max_entry_bytes + 24ull * l.max_blobs;
+}
+
 } // namespace
+
+PackLimits PackLimits::for_max_size(std::uint64_t max_size) {
+    PackLimits l;
+    if (max_size == 0) return l;
+    l.max_total_bytes = std::min(l.max_total_bytes, max_size / k_pack_share_of_store);
+    l.max_blob_bytes = std::min(l.max_blob_bytes, l.max_total_bytes);
+    return l;
+}
 
 Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, const fs::path& dest, int level) {
     int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, util::k_private_file_mode);
@@ -213,7 +234,7 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
     int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(ErrorKind::io, "cannot open pack " + src.string() + ": " + std::strerror(errno));
     util::UniqueFd owner(fd);
-    PackReader r(fd);
+    PackReader r(fd, limits.max_total_bytes + framing_bytes(limits));
     auto bad = [](std::string why) { return fail(ErrorKind::corrupt, "bad pack: " + why); };
 
     std::string magic(k_magic.size(), '\0');
@@ -230,6 +251,14 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
     if (entry->k2 != expected_k2) return bad("it holds entry " + entry->k2.hex() + ", not " + expected_k2.hex());
     if (expected_k1 && entry->k1 != *expected_k1) return bad("its entry belongs to another invocation key");
     auto wanted = referenced_blobs(*entry);
+    // The sizes the entry declares are checked before a byte of blob is written.
+    std::uint64_t declared = 0;
+    for (auto& [d, size] : wanted) {
+        if (size == UINT64_MAX) continue; // stdout/stderr: checked at their blob header
+        if (size > limits.max_blob_bytes || (declared += size) > limits.max_total_bytes)
+            return bad("its outputs are larger than a pack may be (" + std::to_string(limits.max_total_bytes) +
+                       " bytes, a quarter of max_size)");
+    }
 
     if (auto x = r.read(reinterpret_cast<char*>(n4), 4); !x) return std::unexpected(x.error());
     std::uint32_t count = get_u32(n4);
@@ -250,7 +279,8 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
         if (it == wanted.end()) return bad("blob " + d.hex() + " is not referenced by the entry");
         if (!seen.insert(d).second) return bad("blob " + d.hex() + " appears twice");
         if (it->second != UINT64_MAX && it->second != size) return bad("blob " + d.hex() + " has the wrong size");
-        if (size > limits.max_blob_bytes || (total += size) > limits.max_total_bytes) return bad("blobs too large");
+        if (size > limits.max_blob_bytes || (total += size) > limits.max_total_bytes)
+            return bad("blobs too large (more than " + std::to_string(limits.max_total_bytes) + " bytes)");
         auto tmp = util::TempFile::create(store.tmp_dir(), util::k_private_read_only_mode);
         if (!tmp) return std::unexpected(tmp.error());
         hash::Hasher h;

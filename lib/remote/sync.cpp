@@ -107,7 +107,7 @@ Result<SyncReport> sync(store::Store& store, const BackendMaker& make_backend, c
             parallel(todo.size(), opt.jobs, [&](std::size_t i, int w) {
                 auto b = backend_for(w);
                 if (!b) record_failure(todo[i], b.error());
-                else if (auto n = pull_entry(store, **b, todo[i]); !n) record_failure(todo[i], n.error());
+                else if (auto n = pull_entry(store, **b, todo[i], {}, opt.limits); !n) record_failure(todo[i], n.error());
                 else {
                     std::lock_guard g(mu);
                     ++report.pulled;

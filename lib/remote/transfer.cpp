@@ -29,7 +29,7 @@ Result<void> put_once(RemoteBackend& backend, const std::string& key, const std:
 
 // Downloads, checks and imports one entry; origin marking is pull_entry's.
 Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, const std::string& mkey,
-                                   const ManifestKey& name) {
+                                   const ManifestKey& name, const PackLimits& limits) {
     auto mfile = util::TempFile::create(store.tmp_dir());
     if (!mfile) return std::unexpected(mfile.error());
     if (auto g = backend.get(mkey, mfile->path()); !g) return std::unexpected(g.error());
@@ -46,7 +46,7 @@ Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, 
         if (!pfile) return std::unexpected(pfile.error());
         if (auto g = backend.get(pack_key(name), pfile->path()); !g) return std::unexpected(g.error());
         bytes += size_of(pfile->path());
-        auto entry = unpack(store, pfile->path(), name.k2, {}, name.k1);
+        auto entry = unpack(store, pfile->path(), name.k2, limits, name.k1);
         if (!entry) return std::unexpected(entry.error());
     }
     auto lock = store.lock_key(name.k1, k_manifest_lock_timeout);
@@ -84,12 +84,12 @@ Result<PushResult> push_entry(const store::Store& store, RemoteBackend& backend,
 }
 
 Result<std::uint64_t> pull_entry(store::Store& store, RemoteBackend& backend, const std::string& mkey,
-                                 std::string_view origin) {
+                                 std::string_view origin, const PackLimits& limits) {
     auto name = parse_manifest_key(mkey);
     if (!name) return fail(ErrorKind::corrupt, "unexpected remote object " + mkey);
     bool mark = !origin.empty() && !store.has_entry(name->k2);
     if (mark) store.set_origin(name->k2, origin);
-    auto pulled = pull_checked(store, backend, mkey, *name);
+    auto pulled = pull_checked(store, backend, mkey, *name, limits);
     if (!pulled && mark && !store.has_entry(name->k2)) (void)store.take_origin(name->k2);
     return pulled;
 }

@@ -3,6 +3,8 @@
 #include <kache/store.hpp>
 
 #include <charconv>
+#include <string>
+#include <vector>
 
 namespace kache::store {
 
@@ -86,6 +88,44 @@ constexpr size_t k_max_outputs = 4096;
 constexpr size_t k_max_sets = 1024;
 constexpr size_t k_max_files = 1 << 20;
 constexpr size_t k_max_env = 1 << 16;
+constexpr size_t k_max_input_path = 4096; // PATH_MAX
+
+// Directories whose files are not sources: devices, FIFOs and endless pseudo-files. An
+// input set that names one (only a hostile or damaged manifest can) never matches.
+constexpr std::string_view k_special_dirs[] = {"/dev/", "/proc/", "/sys/"};
+
+// An input path as a manifest may hold it: in sentinel form ("{{kache:cwd}}/src/lib.rs"),
+// relative to the working directory as rustc wrote it, or absolute outside the special
+// directories (a dependency in a system directory); no control characters.
+bool valid_input_path(std::string_view p) {
+    if (p.empty() || p.size() > k_max_input_path) return false;
+    for (char c : p)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+    if (p[0] != '/') return true;
+    // The first directory the absolute path reaches, with "//", "/./" and "/../" spellings
+    // resolved ("/usr/../dev/zero" reaches /dev). Most paths have none: one scan.
+    std::string first;
+    if (p.find("//") == std::string_view::npos && p.find("/.") == std::string_view::npos) {
+        first = std::string(p.substr(0, p.find('/', 1)));
+    } else {
+        std::vector<std::string_view> parts;
+        for (size_t i = 0; i < p.size();) {
+            size_t j = p.find('/', i);
+            if (j == std::string_view::npos) j = p.size();
+            std::string_view part = p.substr(i, j - i);
+            if (part == "..") {
+                if (!parts.empty()) parts.pop_back();
+            } else if (!part.empty() && part != ".") {
+                parts.push_back(part);
+            }
+            i = j + 1;
+        }
+        if (!parts.empty()) first = "/" + std::string(parts[0]);
+    }
+    for (auto dir : k_special_dirs)
+        if (first == dir.substr(0, dir.size() - 1)) return false;
+    return true;
+}
 
 } // namespace
 
@@ -228,7 +268,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
         } else if (t[0] == "f" && t.size() == 3 && cur) {
             auto d = hash::Digest::from_hex(t[1]);
             auto p = unesc(t[2]);
-            if (!d || !p || p->empty()) return std::unexpected(bad("manifest", line).error());
+            if (!d || !p || !valid_input_path(*p)) return std::unexpected(bad("manifest", line).error());
             if (cur->files.size() >= k_max_files) return fail(ErrorKind::corrupt, "manifest: too many files");
             cur->files.push_back({*p, *d});
         } else if (t[0] == "v" && (t.size() == 3 || t.size() == 2) && cur) {

@@ -216,16 +216,34 @@ Result<std::string> read_file(const fs::path& path) {
     return read_file_bounded(path, UINT64_MAX);
 }
 
-Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_bytes) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(kind_of(errno), errno_text("cannot open", path, errno));
+Result<UniqueFd> open_regular(const fs::path& path, FollowLinks follow, std::uint64_t* size) {
+    int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow == FollowLinks::no ? O_NOFOLLOW : 0);
+    int fd = ::open(path.c_str(), flags);
+    if (fd < 0) {
+        if (errno == ELOOP && follow == FollowLinks::no)
+            return fail(ErrorKind::invalid_input, path.string() + " is a symbolic link, not a regular file");
+        return fail(kind_of(errno), errno_text("cannot open", path, errno));
+    }
     UniqueFd owner(fd);
     struct stat st {};
     if (::fstat(fd, &st) != 0) return fail(ErrorKind::io, errno_text("cannot stat", path, errno));
-    if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
+    if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid_input, path.string() + " is not a regular file");
+    // Regular files ignore O_NONBLOCK today; clear it anyway so that no read can ever
+    // see EAGAIN (some network filesystems honour it).
+    if (::fcntl(fd, F_SETFL, O_RDONLY) != 0) return fail(ErrorKind::io, errno_text("cannot set flags of", path, errno));
+    if (size) *size = static_cast<std::uint64_t>(st.st_size);
+    return owner;
+}
+
+Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_bytes) {
+    std::uint64_t size = 0;
+    auto owner = open_regular(path, FollowLinks::yes, &size);
+    if (!owner) return std::unexpected(owner.error());
+    int fd = owner->get();
+    if (size > max_bytes)
         return fail(ErrorKind::invalid_input, path.string() + " is larger than " + std::to_string(max_bytes) + " bytes");
     std::string out;
-    out.resize(static_cast<size_t>(st.st_size));
+    out.resize(static_cast<size_t>(size));
     size_t got = 0;
     while (true) {
         if (got == out.size()) {

@@ -49,3 +49,60 @@ pcargo "$ws" clean
 kcargo "$ws" build
 assert_no_real_compiles "warm build with the store from the config file"
 assert_app_baseline "$ws"
+
+note "a value of the wrong TOML type: one warning naming the key, the file and the type; the default is used"
+export KACHE_CONFIG=$TEST_TMP/conf/typed.toml
+export KACHE_CACHE_DIR=$TEST_TMP/store-typed
+pcargo "$ws" clean
+kcargo "$ws" build
+entries=$(count_entries)
+assert_ge "$entries" 8 "entries before kache gc"
+blobs=$(find "$KACHE_CACHE_DIR/blobs" -type f | wc -l)
+# true must not be read as 1 byte (gc would then empty the store), 0 not as false.
+printf 'max_size = true\nverify_blobs = 0\nmax_sise = "5G"\n' > "$KACHE_CONFIG"
+rc=0
+"$KACHE" gc >"$TEST_TMP/gc.out" 2>"$TEST_TMP/gc.err" || rc=$?
+sed 's/^/   /' "$TEST_TMP/gc.out" "$TEST_TMP/gc.err"
+assert_eq "$rc" 0 "kache gc exit status with mistyped values"
+assert_eq "$(count_entries)" "$entries" "entries after kache gc with max_size = true"
+assert_eq "$(find "$KACHE_CACHE_DIR/blobs" -type f | wc -l)" "$blobs" "blobs after kache gc with max_size = true"
+n=$(grep -c "^kache: warning: .*typed\.toml.*'max_size'.*got a boolean" "$TEST_TMP/gc.err" || true)
+assert_eq "$n" 1 "warnings naming max_size, the file and the type it got"
+n=$(grep -c "^kache: warning: .*typed\.toml.*'verify_blobs'.*expected a boolean.*got an integer" "$TEST_TMP/gc.err" || true)
+assert_eq "$n" 1 "warnings naming verify_blobs, the file and the expected type"
+n=$(grep -c "^kache: warning: .*typed\.toml.*'max_sise'.*unknown key" "$TEST_TMP/gc.err" || true)
+assert_eq "$n" 1 "warnings naming the unknown key"
+assert_eq "$(grep -vc '^kache: warning:' "$TEST_TMP/gc.err" || true)" 0 "other stderr lines from kache gc"
+
+note "verify_blobs = 0 does not turn verification off: a corrupt blob is still caught"
+blob=$(find "$KACHE_CACHE_DIR/blobs" -type f -size +10k | head -n 1)
+[[ -n $blob ]] || fail "no blob over 10 KiB in the store"
+chmod u+w "$blob"
+# Same size, other bytes (a new mtime: the restore re-hashes the blob when verifying).
+python3 - "$blob" <<'PY'
+import os, sys
+p = sys.argv[1]
+st = os.stat(p)
+with open(p, "r+b") as f:
+    f.seek(st.st_size // 2)
+    b = f.read(1)
+    f.seek(st.st_size // 2)
+    f.write(bytes([b[0] ^ 0xff]))
+PY
+pcargo "$ws" clean
+ALLOW_KACHE_WARNINGS=1 kcargo "$ws" build
+assert_file_contains "$LAST_ERR" "^kache: warning: .*'verify_blobs'" "the build warns about verify_blobs"
+assert_file_contains "$LAST_ERR" "corrupt" "the corrupt blob is found (verification stayed on)"
+assert_app_baseline "$ws"
+
+note "max_size = 0 and negative durations are out of range: warned, defaults kept"
+printf 'max_size = 0\nremote_check_timeout_ms = -5\ndaemon_idle_timeout = "1h"\n' > "$KACHE_CONFIG"
+rc=0
+"$KACHE" gc >"$TEST_TMP/gc.out" 2>"$TEST_TMP/gc.err" || rc=$?
+sed 's/^/   /' "$TEST_TMP/gc.err"
+assert_eq "$rc" 0 "kache gc exit status with out-of-range values"
+for key in max_size remote_check_timeout_ms daemon_idle_timeout; do
+  n=$(grep -c "^kache: warning: .*typed\.toml.*'$key'" "$TEST_TMP/gc.err" || true)
+  assert_eq "$n" 1 "warnings naming $key"
+done
+assert_ge "$(count_entries)" 1 "entries after kache gc with max_size = 0"

@@ -284,3 +284,59 @@ TEST_CASE("config: load() finds the file through KACHE_CONFIG", "[config]") {
     CHECK(cfg.log_level == "info");
     CHECK(cfg.warnings.empty());
 }
+
+TEST_CASE("config: a value of the wrong TOML type is never converted", "[config]") {
+    CleanEnv clean;
+    TempDir dir;
+    fs::path file = dir / "config.toml";
+    struct Case {
+        const char* text;
+        const char* key;
+        const char* got;
+    };
+    for (auto c : {Case{"max_size = true\n", "max_size", "got a boolean"},
+                   Case{"verify_blobs = 0\n", "verify_blobs", "got an integer"},
+                   Case{"progress = 1\n", "progress", "got an integer"},
+                   Case{"max_size = 1.5\n", "max_size", "got a floating-point number"},
+                   Case{"remote_check_timeout_ms = 2.5\n", "remote_check_timeout_ms", "got a floating-point number"},
+                   Case{"daemon_idle_timeout = true\n", "daemon_idle_timeout", "got a boolean"},
+                   Case{"log_level = 3\n", "log_level", "got an integer"},
+                   Case{"key_env_vars = [\"A\", 1]\n", "key_env_vars", "expected an array of variable names"},
+                   Case{"remote = 1\n", "remote", "got an integer"},
+                   Case{"[remote]\nbucket = true\n", "remote.bucket", "got a boolean"}}) {
+        write_file(file, c.text);
+        auto cfg = config::load_from(file);
+        INFO(c.text);
+        REQUIRE(cfg.warnings.size() == 1);
+        CHECK(mentions(cfg.warnings[0], file.string()));
+        CHECK(mentions(cfg.warnings[0], std::string("'") + c.key + "'"));
+        CHECK(mentions(cfg.warnings[0], c.got));
+        CHECK(cfg.max_size == 20 * GiB);
+        CHECK(cfg.verify_blobs);
+        CHECK(cfg.key_env_vars.empty());
+        CHECK(cfg.remote_check_timeout == std::chrono::milliseconds(3000));
+    }
+}
+
+TEST_CASE("config: out-of-range values keep the default", "[config]") {
+    CleanEnv clean;
+    TempDir dir;
+    fs::path file = dir / "config.toml";
+    for (const char* text : {"max_size = 0\n", "max_size = \"0\"\n", "max_size = 1\n", "max_size = \"10K\"\n",
+                             "max_size = -1\n", "remote_check_timeout_ms = -1\n",
+                             "remote_check_timeout_ms = 100000000\n", "daemon_idle_timeout = -5\n",
+                             "daemon_idle_timeout = 99999999999\n"}) {
+        write_file(file, text);
+        auto cfg = config::load_from(file);
+        INFO(text);
+        REQUIRE(cfg.warnings.size() == 1);
+        CHECK(cfg.max_size == 20 * GiB);
+        CHECK(cfg.remote_check_timeout == std::chrono::milliseconds(3000));
+        CHECK(cfg.daemon_idle_timeout_s == 0);
+    }
+    ScopedEnv zero("KACHE_MAX_SIZE", "0");
+    auto cfg = config::load_from(dir / "absent.toml");
+    REQUIRE(cfg.warnings.size() == 1);
+    CHECK(mentions(cfg.warnings[0], "KACHE_MAX_SIZE"));
+    CHECK(cfg.max_size == 20 * GiB);
+}

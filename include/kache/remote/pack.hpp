@@ -26,7 +26,16 @@ struct PackLimits {
     std::uint64_t max_blob_bytes = 8ull << 30;      // one blob
     std::uint64_t max_total_bytes = 32ull << 30;    // all blobs together
     std::uint32_t max_blobs = 4096;
+
+    // The limits for a store capped at max_size bytes: one pack's blobs together may
+    // take at most a quarter of the store (k_pack_share_of_store), one blob no more than
+    // that, and never more than the defaults above. A larger entry would evict most of
+    // the store for one crate; it is compiled locally instead. max_size 0 keeps the defaults.
+    static PackLimits for_max_size(std::uint64_t max_size);
 };
+
+// The share of the store's max_size one pack may fill: max_size / k_pack_share_of_store.
+inline constexpr std::uint64_t k_pack_share_of_store = 4;
 
 // Writes the pack of entry e (its text and every blob it references) from the
 // store to dest. Returns the pack's size in bytes.

@@ -24,6 +24,7 @@ struct SyncOptions {
     bool dry_run = false;
     int jobs = 16;                 // parallel transfers
     std::set<std::string> crates;  // pull only these packages; empty = everything
+    PackLimits limits;             // bounds on each pulled pack (PackLimits::for_max_size)
     // Called after each transfer with (done, total); for a progress line.
     std::function<void(std::size_t, std::size_t)> progress;
 };

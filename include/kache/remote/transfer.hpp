@@ -12,6 +12,7 @@
 #include <kache/hash.hpp>
 #include <kache/remote.hpp>
 #include <kache/remote/layout.hpp>
+#include <kache/remote/pack.hpp>
 #include <kache/store.hpp>
 
 #include <cstdint>
@@ -50,8 +51,10 @@ Result<PushResult> push_entry(const store::Store& store, RemoteBackend& backend,
 // With a non-empty origin ("remote", "prefetched"), an entry the store lacked is marked
 // with it before it lands (a wrapper may find it the moment it is committed and must count
 // it as imported), and unmarked again if the pull fails.
+//
+// limits bound what the pack may unpack to (PackLimits::for_max_size of the store's cap).
 Result<std::uint64_t> pull_entry(store::Store& store, RemoteBackend& backend, const std::string& manifest_key,
-                                 std::string_view origin = {});
+                                 std::string_view origin = {}, const PackLimits& limits = {});
 
 // True when the store holds what a manifest object names: the entry, and its input set
 // listed in the K1 manifest (nothing left to pull).

@@ -135,7 +135,17 @@ private:
     UniqueFd fd_;
 };
 
+// Whether open_regular follows a symlink in the last component.
+enum class FollowLinks { yes, no };
+// Opens path read-only for a bounded read: the open never blocks (O_NONBLOCK, so a FIFO
+// or a device without a writer cannot hang it), the file must be a regular file
+// (ErrorKind::invalid_input otherwise: a FIFO, a device, a directory), and the returned
+// descriptor is blocking again. With FollowLinks::no a symlink is refused (O_NOFOLLOW).
+// *size receives the file's size when given. ErrorKind::not_found if it does not exist.
+Result<UniqueFd> open_regular(const fs::path& path, FollowLinks follow = FollowLinks::yes,
+                              std::uint64_t* size = nullptr);
 // Reads a whole file. ErrorKind::not_found if it does not exist.
+// Both read helpers read regular files only (open_regular).
 Result<std::string> read_file(const fs::path& path);
 // Reads a whole file but at most max_bytes (ErrorKind::invalid_input if larger).
 Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_bytes);

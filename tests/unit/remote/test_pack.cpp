@@ -397,3 +397,33 @@ TEST_CASE("pack: every single-byte corruption of a pack is caught", "[pack]") {
     INFO(rejected << " of " << 2 * good.size() << " single-byte flips rejected, " << harmless << " harmless");
     CHECK(rejected >= 2 * good.size() - 16);
 }
+
+TEST_CASE("pack: the limits follow max_size", "[pack]") {
+    auto l = PackLimits::for_max_size(64ull << 20);
+    CHECK(l.max_total_bytes == (16ull << 20));
+    CHECK(l.max_blob_bytes == (16ull << 20));
+    auto big = PackLimits::for_max_size(1ull << 50);
+    CHECK(big.max_total_bytes == PackLimits{}.max_total_bytes);
+    CHECK(big.max_blob_bytes == PackLimits{}.max_blob_bytes);
+    CHECK(PackLimits::for_max_size(0).max_total_bytes == PackLimits{}.max_total_bytes);
+}
+
+TEST_CASE("pack: a pack larger than the store's share is rejected before its blobs are written", "[pack]") {
+    TempDir dir("kache-pack");
+    auto a = open_store(dir / "a");
+    Contents contents;
+    auto e = make_entry(a, contents, /*big_blobs=*/true); // a 1 MiB rlib
+    REQUIRE(pack(a, e, dir / "good.pack"));
+    auto b = open_store(dir / "b");
+    const auto limits = PackLimits::for_max_size(2ull << 20); // a pack may hold 512 KiB
+
+    // The entry declares more than the bound: nothing is staged at all.
+    auto r = unpack(b, dir / "good.pack", e.k2, limits);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::corrupt);
+    CHECK(tmp_leftovers(b).empty());
+    CHECK_FALSE(b.has_entry(e.k2));
+
+    // Within the bound the good pack still unpacks.
+    CHECK(unpack(b, dir / "good.pack", e.k2, PackLimits::for_max_size(64ull << 20)));
+}
