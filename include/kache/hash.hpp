@@ -73,6 +73,14 @@ public:
     // have to match, and blobs are read-only files nobody writes in place.
     Result<Digest> digest(const std::filesystem::path& path, bool ignore_ctime = false);
 
+    // digest(path), plus the stamp the file had before it was read (so a caller
+    // can tell later whether the file changed since).
+    struct Stamped {
+        Digest digest;
+        util::FileStamp stamp;
+    };
+    Result<Stamped> digest_stamped(const std::filesystem::path& path);
+
     // Records that the file at path, as it is now, has digest d (used right after
     // kache itself wrote the file, so the digest is known without reading it).
     void remember(const std::filesystem::path& path, const Digest& d);
@@ -81,6 +89,7 @@ public:
     static constexpr std::uint64_t k_min_cached_size = 64 * 1024;
 
 private:
+    Result<Digest> digest_at(const std::filesystem::path& path, const util::FileStamp& st, bool ignore_ctime);
     std::filesystem::path entry_path(const util::FileStamp& st) const;
     void store(const util::FileStamp& st, const Digest& d);
     std::filesystem::path dir_;

@@ -22,9 +22,10 @@ bool env_matches(const std::string& name, const std::optional<std::string>& valu
     const char* now = std::getenv(name.c_str());
     if (value.has_value() != (now != nullptr)) return false;
     if (!now) return true;
-    // A value recorded in sentinel form names a path under a root.
-    bool portable = value->find("{{kache:") != std::string::npos;
-    return portable ? paths.normalize(now) == *value : *value == now;
+    // Recorded in storage form: a path under a root as a sentinel, or (a
+    // path-specific value) raw with only the sentinel syntax escaped. A raw value
+    // has no root sentinel, so it can equal normalize(now) only if escape(now) does.
+    return key::PathMap::escape(now) == *value || paths.normalize(now) == *value;
 }
 
 bool set_matches(const key::InputSet& set, hash::FileHashCache& hashes, const key::PathMap& paths,
