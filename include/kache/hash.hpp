@@ -11,6 +11,7 @@
 #include <kache/util/fs.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -64,8 +65,14 @@ Result<Digest> of_file(const std::filesystem::path& path);
 // only costs a rehash.
 class FileHashCache {
 public:
-    // dir: where entries live (created on first write); tmp: staging dir for atomic writes.
-    FileHashCache(std::filesystem::path dir, std::filesystem::path tmp);
+    // A file whose mtime or ctime is this close to now may still change without
+    // its stamp moving (coarse timestamps): it is hashed but not remembered.
+    static constexpr std::chrono::nanoseconds k_racy_window = std::chrono::seconds(2);
+
+    // dir: where entries live (created on first write); tmp: staging dir for atomic
+    // writes; racy_window: k_racy_window but in tests.
+    FileHashCache(std::filesystem::path dir, std::filesystem::path tmp,
+                  std::chrono::nanoseconds racy_window = k_racy_window);
 
     // The digest of the file at path (absolute), via the cache when the stamp matches.
     // ignore_ctime: for store blobs only, whose ctime moves whenever a hardlinked
@@ -94,6 +101,7 @@ private:
     void store(const util::FileStamp& st, const Digest& d);
     std::filesystem::path dir_;
     std::filesystem::path tmp_;
+    std::int64_t racy_window_ns_;
 };
 
 } // namespace kache::hash

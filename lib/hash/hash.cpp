@@ -124,14 +124,12 @@ struct Record {
     std::uint8_t digest[16];
     std::uint64_t check; // XXH3-64 of everything above
 };
-// A stamp this close to now may still change without its mtime moving (coarse
-// filesystem timestamps): such files are hashed but not remembered.
-constexpr std::int64_t k_racy_window_ns = 2'000'000'000;
 
 std::uint64_t record_check(const Record& r) { return XXH3_64bits(&r, offsetof(Record, check)); }
 } // namespace
 
-FileHashCache::FileHashCache(fs::path dir, fs::path tmp) : dir_(std::move(dir)), tmp_(std::move(tmp)) {}
+FileHashCache::FileHashCache(fs::path dir, fs::path tmp, std::chrono::nanoseconds racy_window)
+    : dir_(std::move(dir)), tmp_(std::move(tmp)), racy_window_ns_(racy_window.count()) {}
 
 fs::path FileHashCache::entry_path(const util::FileStamp& st) const {
     std::string id = std::to_string(st.device) + ":" + std::to_string(st.inode);
@@ -176,7 +174,7 @@ Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileSt
     // `touch -d`) moves only the ctime, and may do so again within its tick.
     std::int64_t last_change = ignore_ctime ? st.mtime_ns : std::max(st.mtime_ns, st.ctime_ns);
     auto after = util::stamp(path);
-    if (after && *after == st && last_change < util::now_ns() - k_racy_window_ns) store(st, *d);
+    if (after && *after == st && last_change < util::now_ns() - racy_window_ns_) store(st, *d);
     return d;
 }
 

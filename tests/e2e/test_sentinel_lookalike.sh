@@ -10,6 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export TMPDIR=/tmp
 
 ws=$(new_workspace ws)
+
+case_file() {
 brace="$ws/leaf/src/{{kache:tmp}}.txt"
 printf 'same-text' > "$brace"
 printf 'same-text' > "$ws/leaf/src/tmp.txt"
@@ -43,7 +45,9 @@ printf 'brace-333' > "$brace"
 kcargo "$ws" build
 assert_compiled 'leaf:leaf' "[file] build after editing the brace file once more (cargo did not see it: restored dep-info)"
 assert_app "$ws" debug brace=brace-333
+}
 
+case_env() {
 note "[env] option_env! value is the literal text {{kache:cwd}}"
 export KACHE_FIXTURE_MSG='{{kache:cwd}}'
 kcargo "$ws" build
@@ -61,3 +65,9 @@ export KACHE_FIXTURE_MSG='{{kache:cwd}}'
 kcargo "$ws" build
 assert_not_compiled 'leaf:leaf' "[env] back to the look-alike value (its entry is in the store)"
 assert_app "$ws" debug 'env={{kache:cwd}}'
+}
+
+# E2E_CASES="env" runs only that case (to check one case against another build).
+for c in ${E2E_CASES:-file env}; do
+  "case_$c"
+done
