@@ -5,6 +5,7 @@
 
 #include "core_test_support.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
