@@ -11,6 +11,7 @@
 #include <kache/util/fs.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -64,14 +65,28 @@ Result<Digest> of_file(const std::filesystem::path& path);
 // only costs a rehash.
 class FileHashCache {
 public:
-    // dir: where entries live (created on first write); tmp: staging dir for atomic writes.
-    FileHashCache(std::filesystem::path dir, std::filesystem::path tmp);
+    // A file whose mtime or ctime is this close to now may still change without
+    // its stamp moving (coarse timestamps): it is hashed but not remembered.
+    static constexpr std::chrono::nanoseconds k_racy_window = std::chrono::seconds(2);
+
+    // dir: where entries live (created on first write); tmp: staging dir for atomic
+    // writes; racy_window: k_racy_window but in tests.
+    FileHashCache(std::filesystem::path dir, std::filesystem::path tmp,
+                  std::chrono::nanoseconds racy_window = k_racy_window);
 
     // The digest of the file at path (absolute), via the cache when the stamp matches.
     // ignore_ctime: for store blobs only, whose ctime moves whenever a hardlinked
     // output is created or removed (`cargo clean`); size, mtime and inode still
     // have to match, and blobs are read-only files nobody writes in place.
     Result<Digest> digest(const std::filesystem::path& path, bool ignore_ctime = false);
+
+    // digest(path), plus the stamp the file had before it was read (so a caller
+    // can tell later whether the file changed since).
+    struct Stamped {
+        Digest digest;
+        util::FileStamp stamp;
+    };
+    Result<Stamped> digest_stamped(const std::filesystem::path& path);
 
     // Records that the file at path, as it is now, has digest d (used right after
     // kache itself wrote the file, so the digest is known without reading it).
@@ -81,10 +96,12 @@ public:
     static constexpr std::uint64_t k_min_cached_size = 64 * 1024;
 
 private:
+    Result<Digest> digest_at(const std::filesystem::path& path, const util::FileStamp& st, bool ignore_ctime);
     std::filesystem::path entry_path(const util::FileStamp& st) const;
     void store(const util::FileStamp& st, const Digest& d);
     std::filesystem::path dir_;
     std::filesystem::path tmp_;
+    std::int64_t racy_window_ns_;
 };
 
 } // namespace kache::hash

@@ -20,7 +20,9 @@
 namespace kache::key {
 
 // Bumped whenever the recipe changes, so old entries are never reused wrongly.
-inline constexpr std::string_view k_recipe = "kache-recipe-1";
+// 2: sentinel syntax in user data is escaped ("{{kache:}}" stands for a literal "{{"
+// before "kache:"), so stored text written by recipe 1 may mean something else.
+inline constexpr std::string_view k_recipe = "kache-recipe-2";
 
 // A machine-local directory that paths are expressed relative to, so that the
 // same sources at another path (or machine) produce the same keys.
@@ -30,15 +32,20 @@ struct Root {
 };
 
 // Rewrites paths under the roots to sentinels ("{{kache:cwd}}/src/lib.rs") and back.
+// User text that already holds the sentinel syntax is escaped first (every
+// "{{kache:" becomes "{{kache:}}kache:"), so normalize and expand are inverse
+// bijections: no file name or value can pass for a sentinel.
 class PathMap {
 public:
     PathMap() = default;
     explicit PathMap(std::vector<Root> roots);
 
-    // Replaces every root occurrence in text that starts a path (at the start, or
-    // after a non-path character) and ends at a path boundary.
+    // Escapes the sentinel syntax, then replaces every root occurrence in text that
+    // starts a path (at the start, or after a non-path character) and ends at a
+    // path boundary.
     std::string normalize(std::string_view text) const;
-    // Replaces sentinels by this machine's roots.
+    // Replaces sentinels by this machine's roots and unescapes; a sentinel of a
+    // root this machine lacks is kept as it is.
     std::string expand(std::string_view text) const;
     // normalize/expand for JSON text, where the roots appear JSON-escaped.
     std::string normalize_json(std::string_view text) const;
@@ -60,8 +67,12 @@ public:
     static std::string remap_target(std::string_view name);
 
     static std::string sentinel(std::string_view name);
+    // Storage form of user text kept raw (path-specific): the sentinel syntax
+    // escaped, no root replaced. expand() gives the text back.
+    static std::string escape(std::string_view text);
 
 private:
+    std::string expand_with(std::string_view text, bool json) const;
     std::vector<Root> roots_; // longest path first
 };
 
@@ -76,11 +87,24 @@ struct Component {
     std::string value; // human-readable
 };
 
+// A file K1 hashed, with its stamp as seen before it was read.
+struct FileInput {
+    std::filesystem::path path; // absolute
+    util::FileStamp stamp;
+    bool check_ctime = true;    // false for --extern files, whose ctime kache's own links move
+};
+
 // The invocation key and what went into it.
 struct InvocationKey {
     hash::Digest digest;
     std::vector<Component> components;
+    std::vector<FileInput> files; // what changed_file_input() re-checks after the compile
 };
+
+// The first of K1's files whose stamp now differs from the one the key saw
+// (replaced or written after the key was computed, perhaps before rustc read
+// it): its path; nullopt when all are as they were. One stat per file.
+std::optional<std::filesystem::path> changed_file_input(const std::vector<FileInput>& files);
 
 // Everything outside the command line that K1 needs, gathered by the caller
 // (so this module stays pure and testable).

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -121,14 +122,12 @@ struct Record {
     std::uint8_t digest[16];
     std::uint64_t check; // XXH3-64 of everything above
 };
-// A stamp this close to now may still change without its mtime moving (coarse
-// filesystem timestamps): such files are hashed but not remembered.
-constexpr std::int64_t k_racy_window_ns = 2'000'000'000;
 
 std::uint64_t record_check(const Record& r) { return XXH3_64bits(&r, offsetof(Record, check)); }
 } // namespace
 
-FileHashCache::FileHashCache(fs::path dir, fs::path tmp) : dir_(std::move(dir)), tmp_(std::move(tmp)) {}
+FileHashCache::FileHashCache(fs::path dir, fs::path tmp, std::chrono::nanoseconds racy_window)
+    : dir_(std::move(dir)), tmp_(std::move(tmp)), racy_window_ns_(racy_window.count()) {}
 
 fs::path FileHashCache::entry_path(const util::FileStamp& st) const {
     std::string id = std::to_string(st.device) + ":" + std::to_string(st.inode);
@@ -139,16 +138,28 @@ fs::path FileHashCache::entry_path(const util::FileStamp& st) const {
 Result<Digest> FileHashCache::digest(const fs::path& path, bool ignore_ctime) {
     auto st = util::stamp(path);
     if (!st) return std::unexpected(st.error());
-    if (st->size < k_min_cached_size) return of_file(path);
-    fs::path entry = entry_path(*st);
+    return digest_at(path, *st, ignore_ctime);
+}
+
+Result<FileHashCache::Stamped> FileHashCache::digest_stamped(const fs::path& path) {
+    auto st = util::stamp(path);
+    if (!st) return std::unexpected(st.error());
+    auto d = digest_at(path, *st, false);
+    if (!d) return std::unexpected(d.error());
+    return Stamped{*d, *st};
+}
+
+Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileStamp& st, bool ignore_ctime) {
+    if (st.size < k_min_cached_size) return of_file(path);
+    fs::path entry = entry_path(st);
     int fd = ::open(entry.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         Record rec;
         ssize_t n = ::read(fd, &rec, sizeof rec);
         ::close(fd);
         if (n == static_cast<ssize_t>(sizeof rec) && std::memcmp(rec.magic, k_magic, 4) == 0 &&
-            rec.check == record_check(rec) && rec.size == st->size && rec.mtime_ns == st->mtime_ns &&
-            (ignore_ctime || rec.ctime_ns == st->ctime_ns) && rec.inode == st->inode && rec.device == st->device) {
+            rec.check == record_check(rec) && rec.size == st.size && rec.mtime_ns == st.mtime_ns &&
+            (ignore_ctime || rec.ctime_ns == st.ctime_ns) && rec.inode == st.inode && rec.device == st.device) {
             Digest d;
             std::memcpy(d.bytes.data(), rec.digest, 16);
             return d;
@@ -157,8 +168,11 @@ Result<Digest> FileHashCache::digest(const fs::path& path, bool ignore_ctime) {
     auto d = of_file(path);
     if (!d) return d;
     // Re-stat: if the file changed while we read it, do not remember anything.
+    // The ctime counts too: an in-place write with the mtime put back (`cp -p`,
+    // `touch -d`) moves only the ctime, and may do so again within its tick.
+    std::int64_t last_change = ignore_ctime ? st.mtime_ns : std::max(st.mtime_ns, st.ctime_ns);
     auto after = util::stamp(path);
-    if (after && *after == *st && st->mtime_ns < util::now_ns() - k_racy_window_ns) store(*st, *d);
+    if (after && *after == st && last_change < util::now_ns() - racy_window_ns_) store(st, *d);
     return d;
 }
 

@@ -12,6 +12,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// What every sentinel starts with, and what user data's own copy of it is
+// escaped to: "{{kache:}}" (a sentinel with no name) stands for "{{".
+constexpr std::string_view k_sentinel_open = "{{kache:";
+constexpr std::string_view k_escaped_open = "{{kache:}}kache:";
+
 bool is_path_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '/' || c == '~' ||
            c == '+' || c == '@';
@@ -71,33 +76,61 @@ PathMap::PathMap(std::vector<Root> roots) : roots_(std::move(roots)) {
                      [](const Root& a, const Root& b) { return a.path.size() > b.path.size(); });
 }
 
-std::string PathMap::sentinel(std::string_view name) { return "{{kache:" + std::string(name) + "}}"; }
+std::string PathMap::sentinel(std::string_view name) { return std::string(k_sentinel_open) + std::string(name) + "}}"; }
+
+std::string PathMap::escape(std::string_view text) {
+    if (text.find(k_sentinel_open) == std::string_view::npos) return std::string(text);
+    return replace_all(text, k_sentinel_open, k_escaped_open);
+}
 
 std::string PathMap::normalize(std::string_view text) const {
-    std::string out(text);
+    std::string out = escape(text);
     for (auto& r : roots_) out = replace_paths(out, r.path, sentinel(r.name));
     return out;
 }
 
-std::string PathMap::expand(std::string_view text) const {
-    std::string out(text);
-    if (out.find("{{kache:") == std::string::npos) return out;
-    for (auto& r : roots_) out = replace_all(out, sentinel(r.name), r.path);
+// One pass from left to right: in normalized text every "{{kache:" starts a
+// token, a root's sentinel or the escape, never user data.
+std::string PathMap::expand_with(std::string_view text, bool json) const {
+    if (text.find(k_sentinel_open) == std::string_view::npos) return std::string(text);
+    std::string out;
+    size_t pos = 0;
+    while (true) {
+        size_t hit = text.find(k_sentinel_open, pos);
+        if (hit == std::string_view::npos) break;
+        out.append(text.substr(pos, hit - pos));
+        size_t name_at = hit + k_sentinel_open.size();
+        size_t close = text.find("}}", name_at);
+        std::string_view name =
+            close == std::string_view::npos ? std::string_view() : text.substr(name_at, close - name_at);
+        const Root* root = nullptr;
+        if (close != std::string_view::npos)
+            for (auto& r : roots_)
+                if (r.name == name) root = &r;
+        if (close != std::string_view::npos && name.empty()) {
+            out.append("{{"); // the escape: user data's own "{{", followed by its "kache:"
+            pos = close + 2;
+        } else if (root) {
+            out.append(json ? util::json_escape(root->path) : root->path);
+            pos = close + 2;
+        } else {
+            out.append(k_sentinel_open); // a root this machine lacks: kept as it is
+            pos = name_at;
+        }
+    }
+    out.append(text.substr(pos));
     return out;
 }
 
+std::string PathMap::expand(std::string_view text) const { return expand_with(text, false); }
+
 std::string PathMap::normalize_json(std::string_view text) const {
-    std::string out(text);
+    std::string out = escape(text);
     for (auto& r : roots_) out = replace_paths(out, util::json_escape(r.path), sentinel(r.name));
     return out;
 }
 
-std::string PathMap::expand_json(std::string_view text) const {
-    std::string out(text);
-    if (out.find("{{kache:") == std::string::npos) return out;
-    for (auto& r : roots_) out = replace_all(out, sentinel(r.name), util::json_escape(r.path));
-    return out;
-}
+std::string PathMap::expand_json(std::string_view text) const { return expand_with(text, true); }
 
 std::string PathMap::remap_target(std::string_view name) { return "/kache/" + std::string(name); }
 
@@ -206,10 +239,20 @@ struct KeyBuilder {
     const fs::path& cwd;
     std::string inputs; // human-readable list of out-of-dep-info inputs
     hash::Hasher inputs_hasher;
+    std::vector<FileInput> files;
+
+    // The digest of a file K1 depends on, its stamp kept for the re-check after the compile.
+    Result<hash::Digest> stamped(const fs::path& p, bool check_ctime) {
+        fs::path abs = absolute_in(p, cwd);
+        auto d = hashes.digest_stamped(abs);
+        if (!d) return std::unexpected(d.error());
+        files.push_back({std::move(abs), d->stamp, check_ctime});
+        return d->digest;
+    }
 
     Result<hash::Digest> content(const fs::path& p, std::string_view why) {
-        auto d = hashes.digest(absolute_in(p, cwd));
-        if (!d) return std::unexpected(d.error());
+        auto d = stamped(p, true);
+        if (!d) return d;
         inputs += std::string(why) + " " + paths.normalize(p.string()) + " " + d->hex() + "\n";
         inputs_hasher.field(why).field(paths.normalize(p.string())).field(*d);
         return d;
@@ -240,7 +283,7 @@ std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::N
 
 Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyContext& ctx, const PathMap& paths,
                                      hash::FileHashCache& hashes) {
-    KeyBuilder kb{paths, hashes, ctx.cwd, {}, {}};
+    KeyBuilder kb{paths, hashes, ctx.cwd, {}, {}, {}};
     hash::Hasher args_hasher;
     std::string args_text;
 
@@ -257,7 +300,9 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
                 arg(a.flag, a.value);
                 continue;
             }
-            auto d = hashes.digest(absolute_in(a.value.substr(eq + 1), ctx.cwd));
+            // kache links outputs into the store, which moves their ctime while
+            // a dependent compiles: an extern is re-checked by size, mtime and inode.
+            auto d = kb.stamped(a.value.substr(eq + 1), /*check_ctime=*/false);
             if (!d) return std::unexpected(d.error());
             arg(a.flag, a.value.substr(0, eq) + "=" + d->hex());
             continue;
@@ -344,7 +389,20 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
         else h.field(c.value);
     }
     key.digest = h.finish();
+    key.files = std::move(kb.files);
     return key;
+}
+
+std::optional<fs::path> changed_file_input(const std::vector<FileInput>& files) {
+    for (auto& f : files) {
+        auto now = util::stamp(f.path);
+        if (!now) return f.path;
+        const auto& then = f.stamp;
+        if (now->size != then.size || now->mtime_ns != then.mtime_ns || now->inode != then.inode ||
+            now->device != then.device || (f.check_ctime && now->ctime_ns != then.ctime_ns))
+            return f.path;
+    }
+    return std::nullopt;
 }
 
 hash::Digest InputSet::digest() const {

@@ -53,6 +53,7 @@ struct Context {
     key::PathMap paths;
     bool remapped = true;            // kache adds --remap-path-prefix for the roots
     hash::Digest k1;
+    std::vector<key::FileInput> k1_files; // the files K1 hashed, re-checked before recording
 
     // The package as cargo names it (what remote keys and `kache list` use).
     std::string package_name() const;

@@ -25,9 +25,10 @@ bool env_matches(const std::string& name, const std::optional<std::string>& valu
     const char* now = std::getenv(name.c_str());
     if (value.has_value() != (now != nullptr)) return false;
     if (!now) return true;
-    // A value recorded in sentinel form names a path under a root.
-    bool portable = value->find("{{kache:") != std::string::npos;
-    return portable ? paths.normalize(now) == *value : *value == now;
+    // Recorded in storage form: a path under a root as a sentinel, the sentinel
+    // syntax in user text escaped (an output holding the raw path makes the
+    // entry path-specific through a marker instead).
+    return paths.normalize(now) == *value;
 }
 
 bool set_matches(const key::InputSet& set, hash::FileHashCache& hashes, const key::PathMap& paths,

@@ -138,15 +138,22 @@ private:
     }
 
     // The input set the dep-info names, refused (unsupported) when an input
-    // vanished or changed while rustc ran.
+    // vanished or changed while rustc ran, or when a file K1 hashed (a native
+    // archive, a linker script, an extern) is no longer the one the key saw:
+    // rustc may have read other bytes than the key names.
     Result<key::InputSet> input_set(const rustc::DepInfo& dep, std::int64_t start_ns) {
+        if (auto changed = key::changed_file_input(c_.k1_files))
+            return fail(ErrorKind::unsupported,
+                        "key input " + c_.paths.normalize(changed->string()) + " changed during the compile");
         key::InputSet set;
         set.created_ms = util::now_ns() / 1000000;
         for (auto& input : dep.inputs()) {
             fs::path p = c_.absolute(input);
             auto st = util::stamp(p);
             if (!st) return fail(ErrorKind::unsupported, "input " + input + " vanished during the compile");
-            if (st->mtime_ns >= start_ns)
+            // The ctime as well: `cp -p`, `touch -d` and `rsync -a` put the mtime
+            // back after writing, but nobody can set the ctime back.
+            if (st->mtime_ns >= start_ns || st->ctime_ns >= start_ns)
                 return fail(ErrorKind::unsupported, "input " + input + " changed during the compile");
             auto d = c_.hashes->digest(p);
             if (!d) return std::unexpected(d.error());

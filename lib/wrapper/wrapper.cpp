@@ -102,6 +102,7 @@ public:
             return fallback(k1.error().message);
         }
         c_.k1 = k1->digest;
+        c_.k1_files = std::move(k1->files);
 
         if (auto code = try_hit(c_)) return *code;
         // A local miss: the daemon may find it on the remote (before taking the

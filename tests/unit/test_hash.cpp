@@ -18,6 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// These tests age a file's mtime, which leaves its ctime at now: with the real
+// racy window (mtime and ctime) nothing would be remembered for two seconds.
+constexpr std::chrono::nanoseconds k_no_racy_window{0};
+
 // Sets a file's mtime to `seconds_ago` in the past (the cache does not remember
 // files modified within the last couple of seconds).
 void age_file(const fs::path& p, int seconds_ago = 3600) {
@@ -155,7 +159,7 @@ TEST_CASE("hash: of_file equals of(contents)", "[hash]") {
 TEST_CASE("hash: FileHashCache agrees with of_file", "[hash][hashcache]") {
     TempDir dir;
     fs::create_directories(dir / "tmp");
-    hash::FileHashCache cache(dir / "cache", dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp", k_no_racy_window);
 
     fs::path small = dir / "small";
     fs::path big = dir / "big";
@@ -182,7 +186,7 @@ TEST_CASE("hash: FileHashCache agrees with of_file", "[hash][hashcache]") {
 TEST_CASE("hash: FileHashCache notices a same-size rewrite", "[hash][hashcache]") {
     TempDir dir;
     fs::create_directories(dir / "tmp");
-    hash::FileHashCache cache(dir / "cache", dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp", k_no_racy_window);
     fs::path big = dir / "big.rlib";
     const std::size_t size = 100 * 1024;
     REQUIRE(size > hash::FileHashCache::k_min_cached_size);
@@ -234,7 +238,7 @@ TEST_CASE("hash: FileHashCache notices a same-size rewrite", "[hash][hashcache]"
 TEST_CASE("hash: FileHashCache serves remembered digests", "[hash][hashcache]") {
     TempDir dir;
     fs::create_directories(dir / "tmp");
-    hash::FileHashCache cache(dir / "cache", dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp", k_no_racy_window);
 
     fs::path big = dir / "big";
     std::string data = kache::test::random_bytes(80 * 1024, 5);
@@ -275,7 +279,7 @@ TEST_CASE("hash: FileHashCache serves remembered digests", "[hash][hashcache]") 
 TEST_CASE("hash: FileHashCache keeps one record per file", "[hash][hashcache]") {
     TempDir dir;
     fs::create_directories(dir / "tmp");
-    hash::FileHashCache cache(dir / "cache", dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp", k_no_racy_window);
     std::string a = kache::test::random_bytes(70 * 1024, 8);
     std::string b = kache::test::random_bytes(70 * 1024, 9);
     write_file(dir / "a", a);
@@ -302,7 +306,7 @@ TEST_CASE("hash: FileHashCache keeps one record per file", "[hash][hashcache]") 
 TEST_CASE("hash: FileHashCache for blobs ignores only the ctime", "[hash][hashcache]") {
     TempDir dir;
     fs::create_directories(dir / "tmp");
-    hash::FileHashCache cache(dir / "cache", dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp", k_no_racy_window);
     fs::path blob = dir / "blob";
     std::string v1 = kache::test::random_bytes(90 * 1024, 21);
     write_file(blob, v1);
