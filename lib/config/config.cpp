@@ -122,6 +122,12 @@ struct FileReader {
             } else if (key == "daemon_idle_timeout") {
                 if (auto i = node.value<std::int64_t>(); i && *i >= 0) cfg.daemon_idle_timeout_s = *i;
                 else warn(key, "expected a number of seconds");
+            } else if (key == "scrub_rate") {
+                if (auto i = node.value<std::int64_t>(); i && *i >= 0 && !node.is_boolean()) cfg.scrub_rate = static_cast<std::uint64_t>(*i);
+                else if (auto s = node.value<std::string>()) {
+                    if (auto v = parse_size(*s)) cfg.scrub_rate = *v;
+                    else warn(key, "expected bytes a second such as \"4M\", got \"" + *s + "\"");
+                } else warn(key, "expected bytes a second such as \"4M\" (0 turns the scrub off)");
             } else if (key == "remote") {
                 if (auto rt = node.as_table()) read_remote(*rt);
                 else warn(key, "expected a table [remote]");
@@ -193,6 +199,10 @@ void read_env(Config& cfg) {
     if (auto v = util::env("KACHE_MAX_SIZE"); v && !v->empty()) {
         if (auto s = parse_size(*v)) cfg.max_size = *s;
         else warn_env("KACHE_MAX_SIZE", s.error().message);
+    }
+    if (auto v = util::env("KACHE_SCRUB_RATE"); v && !v->empty()) {
+        if (auto s = parse_size(*v)) cfg.scrub_rate = *s;
+        else warn_env("KACHE_SCRUB_RATE", s.error().message);
     }
     if (auto v = util::env("KACHE_KEY_ENV_VARS")) {
         for (auto& name : util::split_list(*v)) cfg.key_env_vars.push_back(name);
