@@ -194,6 +194,11 @@ int cmd_doctor(const std::vector<std::string>& args) {
     for (auto& a : args) {
         if (a == "--verify") opt.verify_blobs = true;
         else if (a == "--repair") opt.repair = true;
+        else if (a == "--help" || a == "-h") {
+            std::printf("kache doctor [--verify] [--repair]: check the store (entries, manifests, the blobs they name);\n"
+                        "  --verify re-reads every blob, --repair removes what is corrupt. Exit 1 if a problem was found.\n");
+            return 0;
+        }
         else return usage_error("doctor: unknown option " + a);
     }
     auto cfg = config::load();

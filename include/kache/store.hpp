@@ -7,8 +7,8 @@
 //
 // Layout (DESIGN.md): blobs/ab/<hash> (read-only, immutable), manifests/ab/<K1>,
 // entries/ab/<K2>, locks/<K1>, upload-queue/<K2> (upload intents), origin/<K2> (entries
-// the daemon imported), events/, hashcache/, toolchains/, tmp/, and the marker file
-// no-reflink. Every write lands by write-to-tmp + rename, so a reader never sees a
+// the daemon imported), events/, hashcache/, toolchains/, tmp/, the marker file
+// no-reflink, and scrub-position (where the daemon's blob scrub got to). Every write lands by write-to-tmp + rename, so a reader never sees a
 // partial file.
 #pragma once
 
