@@ -9,7 +9,9 @@
 #include <kache/wrapper.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <unistd.h>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -29,6 +31,9 @@ Commands:
   kache list [CRATE]              entries in the local store
   kache purge [--crate NAME]      empty the store, or remove one crate's entries
   kache gc                        keep the store under max_size (least recently used go first)
+  kache doctor [--verify] [--repair]
+                                  check the store: entries, manifests, the blobs they name;
+                                  --verify re-reads every blob, --repair removes what is corrupt
   kache daemon start|stop|restart|status [--json]|log|run|install|uninstall
   kache sync [--push] [--pull] [--dry-run] [--allow-partial] [--all] [--jobs N]
                                   exchange entries with the remote (S3 or a shared directory)
@@ -183,6 +188,47 @@ int cmd_gc(const std::vector<std::string>& args) {
     return 0;
 }
 
+// Runs the store's checks; one line per problem with its fix, exit 1 if there was any.
+int cmd_doctor(const std::vector<std::string>& args) {
+    store::CheckOptions opt;
+    for (auto& a : args) {
+        if (a == "--verify") opt.verify_blobs = true;
+        else if (a == "--repair") opt.repair = true;
+        else if (a == "--help" || a == "-h") {
+            std::printf("kache doctor [--verify] [--repair]: check the store (entries, manifests, the blobs they name);\n"
+                        "  --verify re-reads every blob, --repair removes what is corrupt. Exit 1 if a problem was found.\n");
+            return 0;
+        }
+        else return usage_error("doctor: unknown option " + a);
+    }
+    auto cfg = config::load();
+    auto store = open_store(cfg);
+    if (!store) {
+        std::fprintf(stderr, "kache: %s\n", store.error().message.c_str());
+        return 1;
+    }
+    bool tty = ::isatty(2);
+    if (tty)
+        opt.progress = [last = std::chrono::steady_clock::time_point{}](std::string_view check, std::uint64_t done,
+                                                                       std::uint64_t total, std::uint64_t bytes) mutable {
+            auto now = std::chrono::steady_clock::now();
+            if (now - last < std::chrono::milliseconds(100)) return; // a terminal line, not a flood
+            last = now;
+            std::fprintf(stderr, "\r\033[Kchecking %.*s: %llu/%llu (%s read)", int(check.size()), check.data(),
+                         (unsigned long long)done, (unsigned long long)total, util::human_bytes(bytes).c_str());
+        };
+    auto r = store::check_store(*store, opt);
+    if (tty) std::fputs("\r\033[K", stderr);
+    for (auto& p : r.problems)
+        std::printf("%s: %s; %s\n", p.repaired ? "repaired" : "problem", p.what.c_str(), p.fix.c_str());
+    std::printf("checked %llu entries, %llu manifests", (unsigned long long)r.entries, (unsigned long long)r.manifests);
+    if (opt.verify_blobs)
+        std::printf(", %llu blobs (%s re-read)", (unsigned long long)r.blobs_read, util::human_bytes(r.bytes_read).c_str());
+    std::printf(": %s\n", r.problems.empty() ? "no problems" : (std::to_string(r.problems.size()) + " problems").c_str());
+    if (!opt.verify_blobs) std::printf("(blob contents were not re-read: add --verify)\n");
+    return r.problems.empty() ? 0 : 1;
+}
+
 // The remote code lives in kached (see DESIGN.md, "Process start-up"): find it
 // beside this binary, in the build tree's layout, or on PATH.
 int run_kached(const std::vector<std::string>& args) {
@@ -221,5 +267,6 @@ int main(int argc, char** argv) {
         return run_kached(args);
     }
     if (cmd == "gc") return cmd_gc(args);
+    if (cmd == "doctor") return cmd_doctor(args);
     return usage_error("unknown command '" + cmd + "'");
 }

@@ -27,6 +27,9 @@ struct RemoteConfig {
     bool configured() const { return !url.empty(); }
 };
 
+// How fast the daemon re-reads blobs to find bit rot, by default (bytes a second).
+inline constexpr std::uint64_t k_default_scrub_rate = 4ull << 20;
+
 struct Config {
     std::filesystem::path cache_dir;
     std::filesystem::path config_file;          // the file that was read ("" if none)
@@ -43,6 +46,7 @@ struct Config {
     std::filesystem::path socket_path;          // "" means <cache_dir>/daemon.sock
     std::int64_t daemon_idle_timeout_s = 0;     // 0: never
     bool daemon_foreground = false;             // kached logs to stderr too (KACHE_DAEMON_FOREGROUND)
+    std::uint64_t scrub_rate = k_default_scrub_rate; // bytes/s the daemon's scrub reads; 0: no scrub
     RemoteConfig remote;
 
     // Problems found while loading, one line each, ready to print after "kache: warning: ".

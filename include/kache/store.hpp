@@ -7,8 +7,8 @@
 //
 // Layout (DESIGN.md): blobs/ab/<hash> (read-only, immutable), manifests/ab/<K1>,
 // entries/ab/<K2>, locks/<K1>, upload-queue/<K2> (upload intents), origin/<K2> (entries
-// the daemon imported), events/, hashcache/, toolchains/, tmp/, and the marker file
-// no-reflink. Every write lands by write-to-tmp + rename, so a reader never sees a
+// the daemon imported), events/, hashcache/, toolchains/, tmp/, the marker file
+// no-reflink, and scrub-position (where the daemon's blob scrub got to). Every write lands by write-to-tmp + rename, so a reader never sees a
 // partial file.
 #pragma once
 
@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -199,5 +200,54 @@ private:
     Result<void> write_manifest(const hash::Digest& k1, const Manifest& m);
     fs::path root_;
 };
+
+// ---- Integrity checks (`kache doctor`, the daemon's scrub): lib/store/verify.cpp ----
+
+// One problem a check found: what is wrong, and the command or action that fixes it.
+struct Problem {
+    std::string what;
+    std::string fix;
+    bool repaired = false; // the repair removed the corrupt file
+};
+
+struct CheckOptions {
+    bool verify_blobs = false; // re-read every blob and compare its content with its name (slow)
+    bool repair = false;       // remove what is corrupt, and entries that name a missing or corrupt blob
+    // Called as work proceeds (check name, items done, items in this check, bytes read so far).
+    std::function<void(std::string_view, std::uint64_t, std::uint64_t, std::uint64_t)> progress;
+};
+
+struct CheckReport {
+    std::uint64_t blobs_read = 0;
+    std::uint64_t bytes_read = 0;
+    std::uint64_t entries = 0;
+    std::uint64_t manifests = 0;
+    std::vector<Problem> problems;
+    std::vector<hash::Digest> bad_blobs; // found corrupt (or not a regular file) by this run
+};
+
+// One check of the store: its name, whether it is slow (only with verify_blobs), and its work.
+struct StoreCheck {
+    const char* name;
+    bool slow;
+    void (*run)(Store& store, const CheckOptions& opt, CheckReport& report);
+};
+
+// The store's checks in the order they run: blobs (slow) first, so that entries naming a
+// blob that was just found corrupt are reported (and, with repair, removed) too.
+const std::vector<StoreCheck>& store_checks();
+
+// Runs every check that opt selects and returns what they found.
+CheckReport check_store(Store& store, const CheckOptions& opt);
+
+// Whether a blob's bytes still hash to its name. on_chunk(bytes) runs after each chunk read
+// and may return false to stop early (ErrorKind::timeout then). ErrorKind::not_found if
+// the blob is gone; ErrorKind::corrupt if it is not a regular file.
+Result<bool> blob_is_intact(const Store& store, const hash::Digest& d,
+                            const std::function<bool(std::uint64_t)>& on_chunk = {});
+
+// Removes a blob found corrupt and every entry that names it, so it is never served and
+// the crates recompile. Returns the crates whose entries went.
+std::vector<std::string> remove_corrupt_blob(Store& store, const hash::Digest& d);
 
 } // namespace kache::store

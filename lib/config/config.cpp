@@ -185,6 +185,14 @@ struct FileReader {
             } else if (key == "daemon_idle_timeout") {
                 if (auto i = integer(node, key, 0, k_max_daemon_idle_timeout_s, "seconds (0: never)"))
                     cfg.daemon_idle_timeout_s = *i;
+            } else if (key == "scrub_rate") {
+                if (auto i = node.value_exact<std::int64_t>()) {
+                    if (*i >= 0) cfg.scrub_rate = static_cast<std::uint64_t>(*i);
+                    else warn(key, std::to_string(*i) + " is not a rate: expected bytes a second such as \"4M\" (0 turns the scrub off)");
+                } else if (auto str = node.value_exact<std::string>()) {
+                    if (auto v = parse_size(*str)) cfg.scrub_rate = *v;
+                    else warn(key, "expected bytes a second such as \"4M\", got \"" + *str + "\"");
+                } else wrong_type(node, key, "bytes a second (a string such as \"4M\", or a number; 0 turns the scrub off)");
             } else if (key == "remote") {
                 if (auto rt = node.as_table()) read_remote(*rt);
                 else wrong_type(node, key, "a table [remote]");
@@ -257,6 +265,10 @@ void read_env(Config& cfg) {
         if (auto s = parse_size(*v); s && *s >= k_min_max_size) cfg.max_size = *s;
         else if (s) warn_env("KACHE_MAX_SIZE", "\"" + *v + "\" is too small: expected at least 1M");
         else warn_env("KACHE_MAX_SIZE", s.error().message);
+    }
+    if (auto v = util::env("KACHE_SCRUB_RATE"); v && !v->empty()) {
+        if (auto s = parse_size(*v)) cfg.scrub_rate = *s;
+        else warn_env("KACHE_SCRUB_RATE", s.error().message);
     }
     if (auto v = util::env("KACHE_KEY_ENV_VARS")) {
         for (auto& name : util::split_list(*v)) cfg.key_env_vars.push_back(name);

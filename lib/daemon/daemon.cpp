@@ -12,6 +12,7 @@
 #include "log.hpp"
 #include "prefetch.hpp"
 #include "remote_checks.hpp"
+#include "scrub.hpp"
 #include "upload_queue.hpp"
 
 #include <signal.h>
@@ -54,6 +55,7 @@ struct Daemon::Impl {
     std::unique_ptr<UploadQueue> uploads;
     std::unique_ptr<RemoteChecks> checks;
     std::unique_ptr<Prefetcher> prefetch;
+    std::unique_ptr<Scrubber> scrub;
 
     bool restart = false;
     std::int64_t watch_mtime = 0;
@@ -217,6 +219,8 @@ struct Daemon::Impl {
         uploads->start();
         checks->start();
         prefetch->start();
+        scrub = std::make_unique<Scrubber>(*store, log, ScrubSettings{opt.config.scrub_rate});
+        scrub->start();
         start_gc();
     }
 
@@ -227,6 +231,7 @@ struct Daemon::Impl {
         uploads->stop();
         checks->stop();
         prefetch->stop();
+        scrub->stop();
         if (gc_thread.joinable()) gc_thread.join();
     }
 
