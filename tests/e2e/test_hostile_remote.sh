@@ -107,9 +107,13 @@ cp "$TEST_TMP/itoa.pack.good" "$itoa_pack"
 # inject_input WHAT PATH: every input set of itoa's manifest in store A starts with an
 # input PATH (digest zero), so a lookup hashes it first.
 inject_input() {
-  local m
-  m=$(grep -l 'itoa' -r "$A/manifests" | head -n 1)
-  [[ -n $m ]] || fail "no manifest of itoa in store A"
+  local e k1 m
+  # itoa's own manifest, through its entry's K1 (other manifests name itoa's rlib as a link input).
+  e=$(grep -l '^crate itoa$' -r "$A/entries" | head -n 1)
+  [[ -n $e ]] || fail "no entry of itoa in store A"
+  k1=$(sed -n 's/^k1 //p' "$e")
+  m=$A/manifests/${k1:0:2}/${k1:2}
+  [[ -f $m ]] || fail "no manifest of itoa in store A ($m)"
   chmod u+w "$m"
   python3 - "$m" "$1" <<'PY'
 import sys
