@@ -22,6 +22,15 @@ bool is_path_char(char c) {
            c == '+' || c == '@';
 }
 
+// A path glued to a one-letter option that starts a token, as in
+// "link-arg=-L/dir" or "-I/dir": the option's letter is not part of the path.
+bool after_short_option(std::string_view text, size_t hit) {
+    if (hit < 2 || text[hit - 2] != '-' || !std::isalpha(static_cast<unsigned char>(text[hit - 1]))) return false;
+    if (hit == 2) return true;
+    char before = text[hit - 3];
+    return !is_path_char(before) || before == '=';
+}
+
 // Replaces `from` by `to` wherever from stands as a whole path prefix.
 std::string replace_paths(std::string_view text, std::string_view from, std::string_view to) {
     if (from.empty()) return std::string(text);
@@ -33,7 +42,8 @@ std::string replace_paths(std::string_view text, std::string_view from, std::str
         size_t end = hit + from.size();
         // A root starts a path: at the start, or after a separator — never right
         // after a sentinel just written ("{{kache:cwd}}/tmp" must keep its "/tmp").
-        bool start_ok = hit == 0 || ((!is_path_char(text[hit - 1]) || text[hit - 1] == '=') && text[hit - 1] != '}');
+        bool start_ok = hit == 0 || ((!is_path_char(text[hit - 1]) || text[hit - 1] == '=') && text[hit - 1] != '}') ||
+                        after_short_option(text, hit);
         bool end_ok = end == text.size() || text[end] == '/' || !is_path_char(text[end]);
         if (start_ok && end_ok) {
             out.append(text.substr(pos, hit - pos));

@@ -118,6 +118,10 @@ TEST_CASE("key: PathMap matches only whole path prefixes", "[key][paths]") {
     CHECK(m.normalize("/x/tmp/wl2/src") == "/x/tmp/wl2/src");            // not in the middle of a path
     CHECK(m.normalize("dependency=/tmp/wl2/target") == "dependency={{kache:cwd}}/target"); // after '='
     CHECK(m.normalize("--out-dir=/tmp/wl2") == "--out-dir={{kache:cwd}}");
+    CHECK(m.normalize("link-arg=-L/tmp/wl2/lib") == "link-arg=-L{{kache:cwd}}/lib"); // glued to a short option
+    CHECK(m.normalize("-I/tmp/wl2/include") == "-I{{kache:cwd}}/include");
+    CHECK(m.normalize("x-L/tmp/wl2/lib") == "x-L/tmp/wl2/lib");                 // not an option: inside a word
+    CHECK(m.normalize("-xL/tmp/wl2/lib") == "-xL/tmp/wl2/lib");
     CHECK(m.normalize("\"/tmp/wl2/a\" '/tmp/wl2/b' (/tmp/wl2)") ==
           "\"{{kache:cwd}}/a\" '{{kache:cwd}}/b' ({{kache:cwd}})");
     CHECK(m.normalize("/tmp/wl2:/tmp/wl22:/tmp/wl2") == "{{kache:cwd}}:/tmp/wl22:{{kache:cwd}}");
