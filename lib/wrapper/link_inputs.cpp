@@ -130,7 +130,8 @@ Result<void> add_link_inputs(Context& c, const fs::path& link_args, std::int64_t
                              key::InputSet& set) {
     if (!link_args.empty()) {
         auto text = util::read_file_bounded(link_args, k_max_link_args_bytes);
-        if (!text) return fail(ErrorKind::unsupported, "rustc wrote no linker command line");
+        // The file was created empty before the compile: empty means rustc did not write it.
+        if (!text || text->empty()) return fail(ErrorKind::unsupported, "rustc wrote no linker command line");
         auto parsed = rustc::parse_link_args(*text, [&](const std::string& p) {
             struct stat st;
             return ::stat(c.absolute(p).c_str(), &st) == 0 && S_ISREG(st.st_mode);

@@ -6,6 +6,7 @@
 #include <kache/util/fs.hpp>
 #include <kache/util/process.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,13 @@ public:
                 c_.store->tmp_dir() / ("dep-" + std::to_string(::getpid()) + "-" + c_.k1.hex() + ".d");
         if (runs_linker(c_.inv))
             link_args_ = c_.store->tmp_dir() / ("link-" + std::to_string(::getpid()) + "-" + c_.k1.hex() + ".txt");
+        // rustc fails when it cannot write a file kache asked for: a store whose
+        // tmp/ is unusable must not fail the build, so compile uncached then.
+        if (!creatable(private_dep_info_) || !creatable(link_args_)) {
+            private_dep_info_.clear();
+            link_args_.clear();
+            uncached_ = true;
+        }
         // Taken from the fine clock: a file written before this moment has an
         // mtime (from the kernel's coarse clock) strictly below it.
         std::int64_t start_ns = util::now_ns();
@@ -43,7 +51,9 @@ public:
         // not ask for dep-info) failing with rustc's ordinary error status: its
         // failure is the answer the build script wants, and it depends only on its inputs.
         bool cache_failure = !private_dep_info_.empty() && result->exit_code == 1;
-        if (result->exit_code != 0 && !cache_failure) {
+        if (uncached_) {
+            ev.reason = "not recorded: cannot create files in " + c_.store->tmp_dir().string();
+        } else if (result->exit_code != 0 && !cache_failure) {
             ev.reason = "compile failed (exit " + std::to_string(result->exit_code) + "), not cached";
         } else if (auto rec = record_guarded(*result, start_ns, compile_us); !rec) {
             ev.reason = "not recorded: " + rec.error().message;
@@ -61,6 +71,15 @@ public:
     }
 
 private:
+    // Creates (empty) a file for rustc to write; an empty path needs nothing.
+    static bool creatable(const fs::path& p) {
+        if (p.empty()) return true;
+        int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, util::k_private_file_mode);
+        if (fd < 0) return false;
+        ::close(fd);
+        return true;
+    }
+
     std::vector<std::string> compiler_command() const {
         std::vector<std::string> cmd = c_.prefix;
         if (c_.remapped) {
@@ -224,6 +243,7 @@ private:
     Context& c_;
     fs::path private_dep_info_; // set when the invocation did not ask for dep-info
     fs::path link_args_;        // where rustc prints the linker's command line, when it links
+    bool uncached_ = false;     // kache's own files could not be created: compile, record nothing
     key::InputSet recorded_set_;
 };
 
