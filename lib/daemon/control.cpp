@@ -27,6 +27,10 @@ constexpr std::chrono::milliseconds k_request_timeout{2000};
 // How often start and stop look whether the daemon came up or went away.
 constexpr std::chrono::milliseconds k_start_poll{20};
 constexpr std::chrono::milliseconds k_stop_poll{50};
+// How long stop waits for the daemon to exit on its own (it cancels its transfers after
+// a short drain) before it kills it: the intents on disk make that safe.
+constexpr std::chrono::milliseconds k_stop_grace{8000};
+constexpr std::chrono::milliseconds k_kill_wait{1000};
 
 } // namespace
 
@@ -87,12 +91,17 @@ Result<void> stop(const fs::path& socket, std::chrono::milliseconds timeout) {
     pid_t pid = parsed ? static_cast<pid_t>(parsed->pid) : 0;
     auto reply = c->call(ipc::Request::stop(), k_request_timeout);
     if (!reply) return std::unexpected(reply.error());
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-        bool gone = pid > 0 ? ::kill(pid, 0) != 0 : !query_status(socket, 100ms);
-        if (gone) return ok();
-        std::this_thread::sleep_for(k_stop_poll);
-    }
+    auto gone = [&] { return pid > 0 ? ::kill(pid, 0) != 0 : !query_status(socket, 100ms); };
+    auto wait_gone = [&](std::chrono::milliseconds within) {
+        auto deadline = Clock::now() + within;
+        while (Clock::now() < deadline) {
+            if (gone()) return true;
+            std::this_thread::sleep_for(k_stop_poll);
+        }
+        return gone();
+    };
+    if (wait_gone(std::min(timeout, k_stop_grace))) return ok();
+    if (pid > 0 && ::kill(pid, SIGKILL) == 0 && wait_gone(k_kill_wait)) return ok();
     return fail(ErrorKind::timeout, "the daemon did not stop within " + std::to_string(timeout.count()) + " ms");
 }
 

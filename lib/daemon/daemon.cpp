@@ -5,6 +5,7 @@
 #include <kache/ipc/server.hpp>
 #include <kache/remote.hpp>
 #include <kache/remote/builtin.hpp>
+#include <kache/remote/cancel.hpp>
 #include <kache/store.hpp>
 #include <kache/util/fs.hpp>
 #include <kache/util/process.hpp>
@@ -34,6 +35,10 @@ namespace {
 // may be mid-replacement (a build relinking it).
 constexpr int k_restart_attempts = 20;
 constexpr std::chrono::milliseconds k_restart_retry{500};
+// Stopping waits at most this long for uploads to finish, then cancels the transfers
+// still going (their intents stay and are replayed on the next start): a stalled
+// remote cannot keep `kache daemon stop` waiting.
+constexpr std::chrono::milliseconds k_max_stop_drain{4000};
 
 std::int64_t file_mtime_ns(const fs::path& p) {
     struct stat st {};
@@ -206,8 +211,9 @@ struct Daemon::Impl {
         us.parked_retry = opt.parked_retry;
         uploads = std::make_unique<UploadQueue>(*store, backend_maker(), log, us);
         checks = std::make_unique<RemoteChecks>(
-            *store, backend_maker(), log, CheckSettings{opt.check_workers, opt.negative_cache, opt.remote_down_backoff,
-                                        remote::PackLimits::for_max_size(opt.config.max_size)},
+            *store, backend_maker(), log,
+            CheckSettings{opt.check_workers, opt.negative_cache, opt.remote_down_backoff,
+                          remote::PackLimits::for_max_size(opt.config.max_size), opt.config.remote_check_timeout},
             [this](const std::vector<ipc::ConnectionId>& to, const ipc::CheckReply& r) { server->post(to, r.to_message()); });
         prefetch = std::make_unique<Prefetcher>(
             *store, backend_maker(), log,
@@ -224,10 +230,13 @@ struct Daemon::Impl {
         start_gc();
     }
 
-    // Drains the uploads (at most drain_timeout), then joins every thread.
+    // Drains the uploads (at most drain_timeout, and k_max_stop_drain), cancels the
+    // transfers still going, then joins every thread.
     void stop_workers() {
-        if (!uploads->drain(opt.drain_timeout))
+        auto drain = std::min<std::chrono::milliseconds>(opt.drain_timeout, k_max_stop_drain);
+        if (!uploads->drain(drain))
             log.warn("stopping with uploads pending; their intents stay and are replayed on the next start");
+        remote::cancel_transfers();
         uploads->stop();
         checks->stop();
         prefetch->stop();
@@ -252,6 +261,7 @@ struct Daemon::Impl {
             return 0;
         }
         ::unlink(opt.socket.c_str()); // stale: we hold the lock, so nobody serves it
+        remote::allow_transfers(); // a daemon run before this one in the process cancelled them
         open_remote();
         watch_mtime = opt.watch_binary.empty() ? 0 : file_mtime_ns(opt.watch_binary);
 

@@ -1,6 +1,8 @@
 #include "remote_checks.hpp"
 
+#include <kache/remote/layout.hpp>
 #include <kache/remote/transfer.hpp>
+#include <kache/util/backoff.hpp>
 
 namespace kache::daemon {
 
@@ -15,14 +17,79 @@ RemoteChecks::~RemoteChecks() { stop(); }
 
 void RemoteChecks::start() {
     for (int i = 0; i < settings_.workers; ++i) workers_.emplace_back([this] { worker(); });
+    monitor_ = std::thread([this] { monitor(); });
+}
+
+bool RemoteChecks::available() const {
+    std::lock_guard g(mu_);
+    return !down_;
 }
 
 std::optional<ipc::CheckReply> RemoteChecks::remote_down_reply() const {
-    if (Clock::now() >= remote_down_until_) return std::nullopt;
+    if (!down_) return std::nullopt;
     ipc::CheckReply r;
     r.ok = false;
-    r.error = "the remote is unavailable (" + remote_down_why_ + "); not asked again for a few seconds";
+    r.error = "the remote is unavailable (" + remote_down_why_ + "); not asked again until it answers a probe";
     return r;
+}
+
+void RemoteChecks::mark_down(std::string why) {
+    if (!down_) log_.warn("remote unavailable: " + why + "; checks answer at once until a probe succeeds");
+    down_ = true;
+    remote_down_why_ = std::move(why);
+    // Release every wrapper still waiting: the running checks end when their requests
+    // fail, the queued ones are answered by the workers without asking the remote.
+    auto reply = *remote_down_reply();
+    for (auto& [k1, to] : waiting_) answer_(to, reply);
+    waiting_.clear();
+    monitor_cv_.notify_all();
+}
+
+void RemoteChecks::monitor() {
+    const util::Backoff backoff(k_probe_base_delay, std::max<std::chrono::milliseconds>(settings_.remote_down_backoff,
+                                                                                        k_probe_base_delay),
+                                util::Jitter::equal);
+    std::unique_ptr<remote::RemoteBackend> be;
+    unsigned probes = 0;
+    std::unique_lock lk(mu_);
+    while (!exit_) {
+        if (!down_) {
+            probes = 0;
+            // Only checks started since the remote last came back: an older one may still
+            // hang on a connection from the stall.
+            auto oldest = running_.lower_bound(up_since_);
+            if (settings_.deadline.count() <= 0 || oldest == running_.end()) {
+                monitor_cv_.wait(lk);
+                continue;
+            }
+            auto due = oldest->first + settings_.deadline;
+            if (Clock::now() < due) {
+                monitor_cv_.wait_until(lk, due);
+                continue;
+            }
+            mark_down("a check got no answer within " + std::to_string(settings_.deadline.count()) + " ms");
+            continue;
+        }
+        monitor_cv_.wait_for(lk, backoff.delay(++probes), [&] { return exit_; });
+        if (exit_) break;
+        lk.unlock();
+        // A listing no check asks for: cheap, and it proves the remote answers again.
+        std::string why;
+        if (!be) {
+            if (auto b = make_backend_()) be = std::move(*b);
+            else why = b.error().message;
+        }
+        if (be)
+            if (auto l = be->list(remote::invocation_manifest_prefix("kache-probe", "0", Digest{})); !l)
+                why = l.error().message;
+        lk.lock();
+        if (why.empty() && down_) {
+            down_ = false;
+            up_since_ = Clock::now();
+            log_.warn("remote available again (probe " + std::to_string(probes) + " answered)");
+        } else if (!why.empty())
+            log_.info("probe " + std::to_string(probes) + " of the unavailable remote: " + why);
+    }
 }
 
 std::optional<ipc::CheckReply> RemoteChecks::check(ipc::ConnectionId from, const Digest& k1, std::string crate,
@@ -91,10 +158,18 @@ void RemoteChecks::worker() {
                 auto to = std::move(waiting_[job.k1]);
                 waiting_.erase(job.k1);
                 lk.unlock();
-                answer_(to, *down);
+                if (!to.empty()) answer_(to, *down);
                 continue;
             }
         }
+        auto started = Clock::now();
+        auto running = [&] {
+            std::lock_guard g(mu_);
+            bool first = running_.empty();
+            auto it = running_.emplace(started, job.k1);
+            if (first) monitor_cv_.notify_all(); // the monitor times this check
+            return it;
+        }();
         std::string backend_error;
         if (!be) {
             if (auto b = make_backend_()) be = std::move(*b);
@@ -106,15 +181,16 @@ void RemoteChecks::worker() {
         std::vector<ipc::ConnectionId> to;
         {
             std::lock_guard g(mu_);
-            to = std::move(waiting_[job.k1]);
-            waiting_.erase(job.k1);
-            if (reply.found == 0 && reply.error.empty()) negative_[job.k1] = Clock::now();
-            if (remote_down) {
-                remote_down_until_ = Clock::now() + settings_.remote_down_backoff;
-                remote_down_why_ = reply.error;
+            running_.erase(running);
+            if (auto it = waiting_.find(job.k1); it != waiting_.end()) { // not released by mark_down
+                to = std::move(it->second);
+                waiting_.erase(it);
             }
+            if (reply.found == 0 && reply.error.empty()) negative_[job.k1] = Clock::now();
+            // A failure that began before the remote last came back says nothing of it now.
+            if (remote_down && started >= up_since_) mark_down(reply.error);
         }
-        answer_(to, reply);
+        if (!to.empty()) answer_(to, reply);
     }
 }
 
@@ -124,8 +200,10 @@ void RemoteChecks::stop() {
         exit_ = true;
     }
     cv_.notify_all();
+    monitor_cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
+    if (monitor_.joinable()) monitor_.join();
 }
 
 } // namespace kache::daemon

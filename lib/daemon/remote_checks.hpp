@@ -2,7 +2,11 @@
 // a pool of workers lists the remote's manifests for K1 and imports what is
 // there before the answer goes back. One download per key however many
 // wrappers ask; "the remote lacks K1" is remembered for a while (negative
-// cache); a remote that failed to answer is not asked again for a few seconds.
+// cache). A remote that failed to answer, or let one check run past the
+// wrapper's deadline (a stall), is "unavailable": every check is answered so at
+// once, and waiting wrappers are released, until a background probe (with
+// backoff) gets an answer from it again. So a stalled remote costs a build at
+// most one deadline, not one per crate.
 #pragma once
 
 #include "log.hpp"
@@ -26,11 +30,18 @@
 
 namespace kache::daemon {
 
+// The first probe of a remote found unavailable waits about this long; each further one
+// twice as long, up to CheckSettings::remote_down_backoff.
+inline constexpr std::chrono::milliseconds k_probe_base_delay{250};
+
 struct CheckSettings {
     int workers = 4;
     std::chrono::seconds negative_cache{30};      // how long "the remote lacks K1" is remembered
-    std::chrono::seconds remote_down_backoff{10}; // how long checks skip a remote that failed to answer
+    std::chrono::seconds remote_down_backoff{10}; // the longest wait between probes of an unavailable remote
     remote::PackLimits pack_limits;               // bounds on each pulled pack (PackLimits::for_max_size)
+    // A check still running after this long (the wrapper's remote-check deadline: its
+    // wrapper gave up) makes the remote unavailable. Zero: no stall detection.
+    std::chrono::milliseconds deadline{3000};
 };
 
 class RemoteChecks {
@@ -48,11 +59,13 @@ public:
     // was queued (or joined one in progress) and is answered through Answer.
     std::optional<ipc::CheckReply> check(ipc::ConnectionId from, const hash::Digest& k1, std::string crate,
                                          std::string version);
-    // Lets the workers finish the queued checks and joins them.
+    // Joins the workers and the probe (each ends its current check or probe first).
     void stop();
 
     std::uint64_t done() const { return done_; }
     std::uint64_t found() const { return found_; }
+    // False while the remote is unavailable (until a probe succeeds).
+    bool available() const;
 
 private:
     struct Job {
@@ -60,6 +73,10 @@ private:
         std::string crate, version;
     };
     void worker();
+    // Watches running checks for a stall, and probes an unavailable remote until it answers.
+    void monitor();
+    // Marks the remote unavailable and answers every waiting wrapper so (under mu_).
+    void mark_down(std::string why);
     // The reply while the remote is known to be down (under mu_).
     std::optional<ipc::CheckReply> remote_down_reply() const;
     // Lists and imports what the remote has for job; returns the reply and whether the remote seems down.
@@ -76,10 +93,16 @@ private:
     std::deque<Job> jobs_;
     std::map<hash::Digest, std::vector<ipc::ConnectionId>> waiting_;
     std::map<hash::Digest, std::chrono::steady_clock::time_point> negative_;
-    // Set when a listing failed in a way a retry could fix (the remote is down or
-    // unreachable): until then checks are answered at once, without asking it.
-    std::chrono::steady_clock::time_point remote_down_until_{};
+    // When each running check started: the monitor's stall detection.
+    std::multimap<std::chrono::steady_clock::time_point, hash::Digest> running_;
+    // Set when a listing failed in a way a retry could fix, or a check stalled: until a
+    // probe gets an answer, checks are answered at once, without asking the remote.
+    bool down_ = false;
     std::string remote_down_why_;
+    // When the remote last came back: a check started before then cannot mark it down again.
+    std::chrono::steady_clock::time_point up_since_{};
+    std::condition_variable monitor_cv_;
+    std::thread monitor_;
     bool exit_ = false;
     std::atomic<std::uint64_t> done_{0}, found_{0};
     std::vector<std::thread> workers_;

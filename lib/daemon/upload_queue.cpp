@@ -57,9 +57,10 @@ void UploadQueue::worker() {
         {
             std::unique_lock lk(mu_);
             while (true) {
+                // Stopping: what is still queued keeps its intent for the next start.
+                if (exit_) return;
                 promote_due_retries();
                 if (!queue_.empty()) break;
-                if (exit_) return;
                 cv_.wait_for(lk, k_upload_poll);
             }
             k2 = queue_.front();

@@ -1,5 +1,7 @@
 #include "curl_transport.hpp"
 
+#include <kache/remote/cancel.hpp>
+
 #include <curl/curl.h>
 #include <unistd.h>
 
@@ -99,8 +101,43 @@ std::size_t on_write(char* data, std::size_t size, std::size_t nmemb, void* user
     return n;
 }
 
+// What the progress callback watches: cancellation, and the wait for the answer's first byte.
+struct Progress {
+    std::chrono::milliseconds first_byte_timeout{};
+    std::chrono::steady_clock::time_point last_sent = std::chrono::steady_clock::now();
+    curl_off_t sent = 0;
+    bool answered = false;  // a header line arrived
+    bool cancelled = false; // aborted by remote::cancel_transfers()
+    bool no_answer = false; // aborted: no first byte within first_byte_timeout
+};
+
+int on_progress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
+    auto* p = static_cast<Progress*>(userdata);
+    if (remote::transfers_cancelled()) {
+        p->cancelled = true;
+        return 1;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (ulnow != p->sent) { // the body is still going out: the wait starts after its last byte
+        p->sent = ulnow;
+        p->last_sent = now;
+    }
+    if (!p->answered && p->first_byte_timeout.count() > 0 && now - p->last_sent > p->first_byte_timeout) {
+        p->no_answer = true;
+        return 1;
+    }
+    return 0;
+}
+
+struct HeaderSink {
+    HttpResponse* resp = nullptr;
+    Progress* progress = nullptr;
+};
+
 std::size_t on_header(char* data, std::size_t size, std::size_t nitems, void* userdata) {
-    auto* resp = static_cast<HttpResponse*>(userdata);
+    auto* sink = static_cast<HeaderSink*>(userdata);
+    sink->progress->answered = true;
+    auto* resp = sink->resp;
     std::size_t n = size * nitems;
     std::string_view line(data, n);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
@@ -197,6 +234,11 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     char errbuf[CURL_ERROR_SIZE] = {0};
     Upload up{req.upload_fd, req.upload_size, 0, 0, false};
     Download down{c, req.download_fd, &resp, 0};
+    Progress progress;
+    progress.first_byte_timeout = opts_.first_byte_timeout;
+    HeaderSink sink{&resp, &progress};
+    if (remote::transfers_cancelled())
+        return std::unexpected(TransportError{Error{ErrorKind::network, "transfer cancelled: kache is stopping"}, false});
 
     Slist headers;
     for (const auto& [k, v] : req.headers) {
@@ -222,7 +264,10 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opts_.low_speed_time.count()));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &progress);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &down);
 
@@ -260,6 +305,13 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     if (down.err)
         return std::unexpected(TransportError{
             Error{ErrorKind::io, "cannot write the download: " + std::string(std::strerror(down.err))}, false});
+    if (progress.cancelled)
+        return std::unexpected(TransportError{Error{ErrorKind::network, "transfer cancelled: kache is stopping"}, false});
+    if (progress.no_answer)
+        return std::unexpected(TransportError{
+            Error{ErrorKind::timeout, "no answer within " + std::to_string(progress.first_byte_timeout.count()) +
+                                          " ms of sending the request"},
+            false});
     return std::unexpected(TransportError{Error{kind_of(rc), detail}, is_connect_failure(rc)});
 }
 

@@ -43,10 +43,16 @@ struct TransportError {
     bool connect_failed = false;  // the server could not be reached at all
 };
 
+// A server that accepted the request must start answering (its status line) within this
+// long of the last byte sent: a stalled remote is given up on in seconds, not after the
+// low-speed limit's longer window.
+inline constexpr std::chrono::milliseconds k_first_byte_timeout{6'000};
+
 struct TransportOptions {
     std::chrono::milliseconds connect_timeout;
     std::chrono::seconds low_speed_time;
     std::uint32_t low_speed_limit = 0;
+    std::chrono::milliseconds first_byte_timeout = k_first_byte_timeout;
 };
 
 // Performs requests, reusing libcurl easy handles (and so their connections) across calls.
@@ -58,7 +64,8 @@ public:
     CurlTransport(const CurlTransport&) = delete;
     CurlTransport& operator=(const CurlTransport&) = delete;
 
-    // One exchange, no retry. Any HTTP status is a success here.
+    // One exchange, no retry. Any HTTP status is a success here. Aborts (a network error)
+    // when remote::cancel_transfers() is called, or when no answer starts in time (a timeout).
     std::expected<HttpResponse, TransportError> perform(const HttpRequest& req);
 
 private:

@@ -1,3 +1,4 @@
+#include <kache/remote/cancel.hpp>
 #include <kache/remote/s3.hpp>
 #include <kache/remote/sigv4.hpp>
 #include <kache/util/backoff.hpp>
@@ -294,7 +295,8 @@ struct S3Backend::Impl {
                 retryable = true;
             }
             if (!retryable || attempt >= max_attempts) return std::unexpected(last);
-            std::this_thread::sleep_for(backoff_of(cfg.retry).delay(attempt));
+            // Interruptible: a stopping daemon does not wait out the backoff.
+            if (!remote::sleep_unless_cancelled(backoff_of(cfg.retry).delay(attempt))) return std::unexpected(last);
         }
     }
 
