@@ -38,7 +38,7 @@ constexpr std::chrono::milliseconds k_restart_retry{500};
 // Stopping waits at most this long for uploads to finish, then cancels the transfers
 // still going (their intents stay and are replayed on the next start): a stalled
 // remote cannot keep `kache daemon stop` waiting.
-constexpr std::chrono::milliseconds k_max_stop_drain{4000};
+constexpr std::chrono::milliseconds k_max_stop_drain{3000};
 
 std::int64_t file_mtime_ns(const fs::path& p) {
     struct stat st {};
