@@ -59,7 +59,8 @@ public:
     // was queued (or joined one in progress) and is answered through Answer.
     std::optional<ipc::CheckReply> check(ipc::ConnectionId from, const hash::Digest& k1, std::string crate,
                                          std::string version);
-    // Joins the workers and the probe (each ends its current check or probe first).
+    // Lets the workers answer the queued checks (at once when transfers are cancelled),
+    // then joins them and the probe.
     void stop();
 
     std::uint64_t done() const { return done_; }
