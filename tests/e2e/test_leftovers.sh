@@ -31,9 +31,9 @@ unreferenced_blobs() {
   comm -23 "$TEST_TMP/blobs" "$TEST_TMP/refs" | wc -l
 }
 
-# want PART: run this part (KACHE_LEFTOVERS_PARTS="b d" runs only those, e.g. to check
+# want PART: run this part (LEFTOVERS_PARTS="b d" runs only those, e.g. to check
 # each against an older build).
-want() { [[ " ${KACHE_LEFTOVERS_PARTS:-a b c d e} " == *" $1 "* ]]; }
+want() { [[ " ${LEFTOVERS_PARTS:-a b c d e} " == *" $1 "* ]]; }
 
 tmp_count() { find "$KACHE_CACHE_DIR/tmp" -mindepth 1 2>/dev/null | wc -l; }
 kgc() { "$KACHE" gc >"$TEST_TMP/gc.out" 2>&1 || fail "kache gc failed: $(cat "$TEST_TMP/gc.out")"; }
