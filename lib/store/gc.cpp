@@ -23,12 +23,6 @@ constexpr std::int64_t k_young_ns = 3600ll * 1000000000; // an hour
 // long in any case, and up to k_young_ns while some writer may still be active.
 constexpr std::int64_t k_orphan_settle_ns = 10ll * 1000000000;
 
-std::int64_t ctime_ns(const fs::path& p) {
-    struct stat st {};
-    if (::lstat(p.c_str(), &st) != 0) return 0;
-    return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-}
-
 // The pid a temp name carries: ".tmp.<pid>.x", ".in.<pid>.x", "dep-<pid>-x", "link-<pid>-x".
 std::optional<pid_t> pid_in_name(const std::string& name) {
     std::size_t start = std::string::npos;
@@ -216,8 +210,7 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
         if (!never_referenced && ref->second > 0) continue;
         fs::path p = blob_path(d);
         if (never_referenced) {
-            // ctime: a linked blob keeps its source's old mtime, but link() moved its ctime.
-            std::int64_t age = now - std::max(mtime_ns(p), ctime_ns(p));
+            std::int64_t age = now - mtime_ns(p);
             if (age < k_orphan_settle_ns) continue;
             if (age < k_young_ns) {
                 if (!writer_checked) {
