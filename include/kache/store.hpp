@@ -188,10 +188,14 @@ public:
     Result<void> add_upload_intent(const hash::Digest& k2) const;
     void remove_upload_intent(const hash::Digest& k2) const;
     std::vector<hash::Digest> upload_intents() const;
+    // Removes intent files that cannot be read as one (a name that is no digest, content
+    // that does not repeat it, not a regular file) and says, per file, why: the daemon logs it.
+    std::vector<std::string> remove_unparseable_intents() const;
 
     // Keeps the store under max_bytes: removes least-recently-used entries (never
-    // one an upload intent names), then blobs no entry references and temp files
-    // older than an hour (younger ones may belong to a compile in progress).
+    // one an upload intent names), then blobs no entry references (once no writer may
+    // still be recording them, at most an hour) and temp files whose writer is gone
+    // (its flock released, the pid in its name dead) or older than an hour.
     Result<GcReport> gc(std::uint64_t max_bytes);
 
 private:

@@ -30,6 +30,9 @@ UploadQueue::UploadQueue(store::Store& store, remote::BackendMaker make_backend,
 UploadQueue::~UploadQueue() { stop(); }
 
 void UploadQueue::start() {
+    // The daemon queues the intents on disk before this (written while none ran, or left by
+    // a killed one); what cannot be an intent goes now, not at the first periodic rescan.
+    drop_unparseable();
     for (int i = 0; i < settings_.workers; ++i) workers_.emplace_back([this] { worker(); });
 }
 
@@ -100,7 +103,13 @@ void UploadQueue::worker() {
     }
 }
 
+void UploadQueue::drop_unparseable() {
+    // An intent that does not parse never will (intents are written whole by rename).
+    for (auto& bad : store_.remove_unparseable_intents()) log_.warn("removed an unparseable upload intent: " + bad);
+}
+
 std::size_t UploadQueue::rescan() {
+    drop_unparseable();
     std::lock_guard g(mu_); // while listing too: a worker removes an intent under it when done
     auto on_disk = store_.upload_intents();
     std::set<Digest> retrying;

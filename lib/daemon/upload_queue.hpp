@@ -85,6 +85,7 @@ private:
     void worker();
     // Moves the retries that came due into the queue (under mu_).
     void promote_due_retries();
+    void drop_unparseable(); // removes intent files that cannot be one, with a log line each
 
     store::Store& store_;
     remote::BackendMaker make_backend_;

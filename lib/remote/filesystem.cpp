@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 namespace kache::remote {
@@ -140,7 +141,27 @@ Result<void> FilesystemBackend::get(const std::string& key, const fs::path& dest
     return result;
 }
 
+namespace {
+// A full (or over-quota) shared directory is the remote's trouble, not ours, and passes
+// once someone frees space: say so, so the upload queue retries with backoff. Errors name
+// their errno last (": <strerror>"), the one place it survives.
+Error retryable_if_full(Error e) {
+    for (int err : {ENOSPC, EDQUOT})
+        if (e.kind == ErrorKind::io && e.message.ends_with(std::string(": ") + std::strerror(err))) {
+            e.kind = ErrorKind::server;
+            break;
+        }
+    return e;
+}
+} // namespace
+
 Result<void> FilesystemBackend::put(const std::string& key, const fs::path& src, Overwrite overwrite) {
+    auto r = put_once(key, src, overwrite);
+    if (!r) return std::unexpected(retryable_if_full(std::move(r.error())));
+    return r;
+}
+
+Result<void> FilesystemBackend::put_once(const std::string& key, const fs::path& src, Overwrite overwrite) {
     auto path = path_of(key);
     if (!path) return std::unexpected(path.error());
     auto in = detail::open_read(src);

@@ -1,5 +1,7 @@
 #include <kache/store.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,12 +9,93 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <fstream>
+#include <optional>
 #include <set>
+#include <sstream>
+#include <string>
 
 namespace kache::store {
 
 namespace {
 constexpr std::int64_t k_young_ns = 3600ll * 1000000000; // an hour
+// A blob no entry names yet may belong to a recording still under way: it is spared this
+// long in any case, and up to k_young_ns while some writer may still be active.
+constexpr std::int64_t k_orphan_settle_ns = 10ll * 1000000000;
+
+// The pid a temp name carries: ".tmp.<pid>.x", ".in.<pid>.x", "dep-<pid>-x", "link-<pid>-x".
+std::optional<pid_t> pid_in_name(const std::string& name) {
+    std::size_t start = std::string::npos;
+    for (const char* prefix : {".tmp.", ".in.", "dep-", "link-"})
+        if (name.starts_with(prefix)) start = std::char_traits<char>::length(prefix);
+    if (start == std::string::npos) return std::nullopt;
+    std::size_t end = start;
+    while (end < name.size() && end - start < 10 && name[end] >= '0' && name[end] <= '9') ++end;
+    if (end == start || end >= name.size() || (name[end] != '.' && name[end] != '-')) return std::nullopt;
+    long v = std::stol(name.substr(start, end - start));
+    if (v <= 0 || v > 0x3fffffff) return std::nullopt;
+    return static_cast<pid_t>(v);
+}
+
+// When process pid started (ns since the epoch), or nullopt if no such process runs.
+std::optional<std::int64_t> process_start_ns(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!in || !std::getline(in, line)) return std::nullopt;
+    // Field 22 (starttime, clock ticks since boot) follows "(comm) ", comm may hold spaces.
+    auto close = line.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream rest(line.substr(close + 1));
+    std::string field;
+    unsigned long long ticks = 0;
+    for (int i = 3; i <= 22 && rest >> field; ++i)
+        if (i == 22) ticks = std::stoull(field);
+    std::ifstream st("/proc/stat");
+    long long boot = 0;
+    for (std::string l; std::getline(st, l);)
+        if (l.starts_with("btime ")) boot = std::stoll(l.substr(6));
+    long hz = ::sysconf(_SC_CLK_TCK);
+    if (boot <= 0 || hz <= 0) return std::int64_t{0}; // alive, start unknown: counts as old
+    return (boot + static_cast<std::int64_t>(ticks / hz)) * 1000000000;
+}
+
+// True if a writer may still own this tmp/ file: it holds its flock (TempFile does), or the
+// pid in its name runs and started before the file was last changed (a reused pid did not).
+bool temp_in_use(const fs::path& p) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) return false;
+    if (S_ISREG(st.st_mode)) {
+        int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+            ::close(fd);
+            if (held) return true;
+        }
+    }
+    auto pid = pid_in_name(p.filename().string());
+    if (!pid) return true; // no owner to ask: only the age rule applies
+    auto started = process_start_ns(*pid);
+    if (!started) return false;
+    // Start times have whole-second resolution: within that second, count it as the owner.
+    std::int64_t changed = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+    return changed + 1000000000 >= *started;
+}
+
+// True while some writer may be between storing blobs and writing their entry: a key lock
+// is held, or a temp file in tmp/ is still owned.
+bool writer_active(const fs::path& locks, const fs::path& tmp) {
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(locks, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        int fd = ::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+        ::close(fd);
+        if (held) return true;
+    }
+    for (auto it = fs::directory_iterator(tmp, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (temp_in_use(it->path())) return true;
+    return false;
+}
 
 std::int64_t mtime_ns(const fs::path& p) {
     struct stat st {};
@@ -115,26 +198,37 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
             if (--refs[d] == 0 && size != blob_size.end()) total -= size->second;
         });
     }
-    // Remove unreferenced blobs, except very young ones: a compile may have
-    // stored them and not yet written the entry that names them.
+    // Remove unreferenced blobs, except young ones while a compile may have stored them and
+    // not yet written the entry that names them.
     // A blob that lost its last reference above goes whatever its age; only one that no
     // entry ever named is spared while young. (Look up without inserting: an insert here
     // would make every blob look once-referenced and the young guard never fire.)
+    bool writer_checked = false, writer = false;
     for (auto& [d, size] : blob_size) {
         auto ref = refs.find(d);
         bool never_referenced = ref == refs.end();
         if (!never_referenced && ref->second > 0) continue;
         fs::path p = blob_path(d);
-        if (never_referenced && now - mtime_ns(p) < k_young_ns) continue;
+        if (never_referenced) {
+            std::int64_t age = now - mtime_ns(p);
+            if (age < k_orphan_settle_ns) continue;
+            if (age < k_young_ns) {
+                if (!writer_checked) {
+                    writer_checked = true;
+                    writer = writer_active(root_ / "locks", tmp_dir());
+                }
+                if (writer) continue;
+            }
+        }
         if (::unlink(p.c_str()) == 0) {
             ++report.blobs_removed;
             report.bytes_freed += size;
         }
     }
-    // Stale temp files.
+    // Temp files no process owns any more go now; any other once stale.
     std::error_code ec;
     for (auto it = fs::directory_iterator(tmp_dir(), ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-        if (now - mtime_ns(it->path()) < k_young_ns) continue;
+        if (now - mtime_ns(it->path()) < k_young_ns && temp_in_use(it->path())) continue;
         std::error_code ec2;
         if (fs::remove_all(it->path(), ec2) > 0) ++report.temp_files_removed;
     }

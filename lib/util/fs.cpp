@@ -70,6 +70,8 @@ Result<TempFile> TempFile::create(const fs::path& dir, mode_t mode) {
         if (fd >= 0) {
             // The umask must not weaken the mode we promise (blobs are read-only).
             ::fchmod(fd, mode);
+            // Held until the fd closes: GC sees a temp file nobody holds as left by a dead writer.
+            (void)::flock(fd, LOCK_EX | LOCK_NB);
             return TempFile(UniqueFd(fd), p, ErrorKind::io, ErrorKind::not_found);
         }
         if (errno != EEXIST) return fail(kind_of(errno), errno_text("cannot create temp file in", dir, errno));

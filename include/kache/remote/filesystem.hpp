@@ -47,6 +47,7 @@ public:
 private:
     explicit FilesystemBackend(std::filesystem::path root) : root_(std::move(root)) {}
     Result<std::filesystem::path> path_of(const std::string& key) const;
+    Result<void> put_once(const std::string& key, const std::filesystem::path& src, Overwrite overwrite);
 
     std::filesystem::path root_;
 };

@@ -51,7 +51,8 @@ private:
 class TempFile {
 public:
     // A new unique file ".tmp.<pid>.<random>" in dir (which must exist) with the given mode
-    // (not weakened by the umask). A missing dir is ErrorKind::not_found, as are the
+    // (not weakened by the umask), flock'ed while open so GC can tell it from a dead
+    // writer's leftover. A missing dir is ErrorKind::not_found, as are the
     // commits' missing destination directories (see make_parent_and_retry).
     static Result<TempFile> create(const fs::path& dir, mode_t mode = k_private_file_mode);
     // A new file ".<tag>.<name of dest>.XXXXXX" in dest's directory, so that the commit is
