@@ -21,14 +21,15 @@ public:
     explicit Recorder(Context& c) : c_(c) {}
 
     Result<int> compile() {
-        if (c_.inv.dep_info_name().empty())
-            private_dep_info_ =
-                c_.store->tmp_dir() / ("dep-" + std::to_string(::getpid()) + "-" + c_.k1.hex() + ".d");
-        if (runs_linker(c_.inv))
-            link_args_ = c_.store->tmp_dir() / ("link-" + std::to_string(::getpid()) + "-" + c_.k1.hex() + ".txt");
-        // rustc fails when it cannot write a file kache asked for: a store whose
-        // tmp/ is unusable must not fail the build, so compile uncached then.
-        if (!creatable(private_dep_info_) || !creatable(link_args_)) {
+        // Files rustc writes for kache go beside the outputs it writes anyway: a
+        // full or unusable store must not be what fails the compile. They are
+        // created first, so a directory rustc cannot write to means: uncached.
+        std::string tag = std::to_string(::getpid()) + "-" + c_.k1.hex();
+        if (c_.inv.dep_info_name().empty()) private_dep_info_ = c_.out_dir() / (".kache-dep-" + tag + ".d");
+        if (runs_linker(c_.inv)) link_args_ = c_.out_dir() / (".kache-link-" + tag + ".txt");
+        bool created = creatable(private_dep_info_) && creatable(link_args_);
+        util::ScopedUnlink drop_dep(private_dep_info_), drop_link(link_args_); // whatever happens next
+        if (!created) {
             private_dep_info_.clear();
             link_args_.clear();
             uncached_ = true;
@@ -52,7 +53,7 @@ public:
         // failure is the answer the build script wants, and it depends only on its inputs.
         bool cache_failure = !private_dep_info_.empty() && result->exit_code == 1;
         if (uncached_) {
-            ev.reason = "not recorded: cannot create files in " + c_.store->tmp_dir().string();
+            ev.reason = "not recorded: cannot create files in " + c_.out_dir().string();
         } else if (result->exit_code != 0 && !cache_failure) {
             ev.reason = "compile failed (exit " + std::to_string(result->exit_code) + "), not cached";
         } else if (auto rec = record_guarded(*result, start_ns, compile_us); !rec) {
@@ -65,8 +66,6 @@ public:
         }
         ev.wrapper_us = c_.elapsed_us() - compile_us;
         events::append(c_.store->events_dir(), ev);
-        if (!private_dep_info_.empty()) ::unlink(private_dep_info_.c_str());
-        if (!link_args_.empty()) ::unlink(link_args_.c_str());
         return result->exit_code;
     }
 

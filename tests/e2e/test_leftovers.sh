@@ -79,6 +79,13 @@ ws_b=$(new_workspace ws_b)
 ALLOW_KACHE_WARNINGS=1 kcargo "$ws_b" build
 assert_app_baseline "$ws_b"
 assert_file_contains "$LAST_ERR" "No space left on device" "the build ran into the full store"
+# Not a byte left: the build still succeeds (the files rustc writes for kache,
+# its linker command line and a probe's dep-info, go beside rustc's own outputs).
+fill "$TEST_TMP/fullstore"
+pcargo "$ws_b" clean
+ALLOW_KACHE_WARNINGS=1 kcargo "$ws_b" build
+assert_app_baseline "$ws_b"
+rm -f "$TEST_TMP/fullstore/filler"
 # Plant what an interrupted recording leaves: a blob no entry names, a dead writer's temp.
 orphan=$(printf 'orphan blob %s' "$RANDOM" | md5sum | cut -c1-32)
 mkdir -p "$KACHE_CACHE_DIR/blobs/${orphan:0:2}"
