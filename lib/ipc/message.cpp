@@ -259,7 +259,11 @@ Result<std::optional<std::string>> FrameDecoder::next() {
         pos_ = 0;
         return fail(ErrorKind::invalid_input, "frame too large");
     }
-    if (buffered() < k_frame_header + len) return std::optional<std::string>();
+    if (buffered() < k_frame_header + len) {
+        // Grown once to the frame's size, not doubled read by read (that would hold twice the frame).
+        buf_.reserve(pos_ + k_frame_header + len);
+        return std::optional<std::string>();
+    }
     std::string payload = buf_.substr(pos_ + k_frame_header, len);
     pos_ += k_frame_header + len;
     if (pos_ == buf_.size()) {

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ struct Server::Impl {
         std::uint64_t last_active = 0; // uv_now() of the last complete frame or written reply
         bool reading = false;
         bool paused = false;         // over k_reply_high_water: not reading, not dispatching
+        bool heavy = false;          // held a large frame or a long reply queue
     };
     // One reply on its way out: the frame bytes live as long as the request.
     struct Write {
@@ -56,6 +58,7 @@ struct Server::Impl {
     std::map<ConnectionId, Conn*> conns;
     ConnectionId next_conn = 1;
     std::size_t large_frames = 0; // sum of every connection's charge
+    bool trim = false;            // a heavy connection closed: give its memory back to the system
     // libuv reads into it and on_read copies out at once, so one serves all connections.
     std::unique_ptr<char[]> read_buf = std::make_unique<char[]>(k_read_chunk);
 
@@ -108,7 +111,10 @@ struct Server::Impl {
         if (uv_write(&w->req, stream(c), &buf, 1, on_write) != 0) return;
         c->queued += w->bytes.size();
         w.release(); // on_write owns it now
-        if (c->queued > k_reply_high_water) pause(c);
+        if (c->queued > k_reply_high_water) {
+            c->heavy = true;
+            pause(c);
+        }
     }
 
     // The client does not read its replies: stop reading its requests too.
@@ -133,6 +139,7 @@ struct Server::Impl {
         if (conns.erase(c->id) == 0) return;
         large_frames -= c->charge;
         c->charge = 0;
+        trim = trim || c->heavy;
         uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), on_conn_closed);
     }
 
@@ -176,6 +183,7 @@ struct Server::Impl {
         }
         large_frames = large_frames - c->charge + charge;
         c->charge = charge;
+        c->heavy = c->heavy || charge > 0;
         return true;
     }
 
@@ -216,14 +224,21 @@ struct Server::Impl {
         else self->close_conn(c);
     }
 
-    // Closes connections that hold the server's memory or a slot and do nothing.
-    void close_idle() {
+    // Every k_idle_sweep: closes connections that hold a slot or memory and do
+    // nothing, and gives freed memory back after a heavy connection closed.
+    void sweep() {
         const std::uint64_t now = uv_now(&loop);
         const auto limit = static_cast<std::uint64_t>(std::chrono::milliseconds(k_idle_timeout).count());
         std::vector<Conn*> idle;
         for (auto& [_, c] : conns)
             if (c->owed == 0 && now - c->last_active >= limit) idle.push_back(c);
         for (auto* c : idle) close_conn(c);
+#ifdef __GLIBC__
+        // Many small reply buffers freed in the middle of the heap stay resident
+        // otherwise: after an abusive client hangs up the daemon returns to idle.
+        if (trim) ::malloc_trim(0);
+#endif
+        trim = false;
     }
 
     static void on_wake(uv_async_t* a) {
@@ -264,7 +279,7 @@ Result<void> Server::listen(const std::filesystem::path& socket, RequestHandler 
     if (rc != 0) return fail(ErrorKind::io, "cannot listen on " + socket.string() + ": " + uv_strerror(rc));
     ::chmod(socket.c_str(), 0600);
     ::signal(SIGPIPE, SIG_IGN); // a client gone mid-reply is an error value, not a signal
-    every(k_idle_sweep, [impl = impl_.get()] { impl->close_idle(); });
+    every(k_idle_sweep, [impl = impl_.get()] { impl->sweep(); });
     return ok();
 }
 
