@@ -162,6 +162,8 @@ public:
     Result<std::optional<std::string>> next();
     // Bytes received but not yet returned.
     std::size_t buffered() const { return buf_.size() - pos_; }
+    // The length prefix of the next frame once its header has arrived.
+    std::optional<std::uint32_t> next_length() const;
 
 private:
     std::string buf_;

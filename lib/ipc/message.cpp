@@ -232,6 +232,11 @@ Result<StatusReply> StatusReply::from(const Message& m) {
 
 // ---------------------------------------------------------------- framing
 
+namespace {
+// Buffer capacity a decoder keeps once it is empty; more is given back.
+inline constexpr std::size_t k_keep_capacity = 64 * 1024;
+} // namespace
+
 void FrameDecoder::feed(std::string_view bytes) {
     // Drop what was already returned before growing: the buffer stays one frame long.
     if (pos_ > 0 && pos_ == buf_.size()) {
@@ -247,23 +252,34 @@ void FrameDecoder::feed(std::string_view bytes) {
 Result<std::optional<std::string>> FrameDecoder::next() {
     if (oversized_) return fail(ErrorKind::invalid_input, "frame too large");
     if (buffered() < k_frame_header) return std::optional<std::string>();
-    auto* b = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
-    std::uint32_t len = static_cast<std::uint32_t>(b[0]) | static_cast<std::uint32_t>(b[1]) << 8 |
-                        static_cast<std::uint32_t>(b[2]) << 16 | static_cast<std::uint32_t>(b[3]) << 24;
+    std::uint32_t len = *next_length();
     if (len > k_max_frame) {
         oversized_ = true;
         buf_.clear();
         pos_ = 0;
         return fail(ErrorKind::invalid_input, "frame too large");
     }
-    if (buffered() < k_frame_header + len) return std::optional<std::string>();
+    if (buffered() < k_frame_header + len) {
+        // Grown once to the frame's size, not doubled read by read (that would hold twice the frame).
+        buf_.reserve(pos_ + k_frame_header + len);
+        return std::optional<std::string>();
+    }
     std::string payload = buf_.substr(pos_ + k_frame_header, len);
     pos_ += k_frame_header + len;
     if (pos_ == buf_.size()) {
+        // An idle connection keeps no memory of its last large frame.
+        if (buf_.capacity() > k_keep_capacity) std::string().swap(buf_);
         buf_.clear();
         pos_ = 0;
     }
     return std::optional<std::string>(std::move(payload));
+}
+
+std::optional<std::uint32_t> FrameDecoder::next_length() const {
+    if (oversized_ || buffered() < k_frame_header) return std::nullopt;
+    auto* b = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
+    return static_cast<std::uint32_t>(b[0]) | static_cast<std::uint32_t>(b[1]) << 8 |
+           static_cast<std::uint32_t>(b[2]) << 16 | static_cast<std::uint32_t>(b[3]) << 24;
 }
 
 std::string encode_frame(std::string_view payload) {

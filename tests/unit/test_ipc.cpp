@@ -578,3 +578,31 @@ TEST_CASE("ipc::Request::from checks the version and the type", "[ipc]") {
         CHECK(r.error().message.find(word) != std::string::npos);
     }
 }
+
+TEST_CASE("ipc::FrameDecoder::next_length names the frame being assembled", "[ipc]") {
+    ipc::FrameDecoder d;
+    CHECK_FALSE(d.next_length());
+    std::string big = ipc::encode_frame(std::string(70000, 'x'));
+    d.feed(big.substr(0, 3));
+    CHECK_FALSE(d.next_length()); // the header is not complete yet
+    d.feed(big.substr(3, 100));
+    REQUIRE(d.next_length());
+    CHECK(*d.next_length() == 70000);
+    d.feed(big.substr(103) + ipc::encode_frame("ab"));
+    auto r = d.next();
+    REQUIRE(r);
+    REQUIRE(*r);
+    CHECK((*r)->size() == 70000);
+    CHECK(d.next_length() == 2u);
+    r = d.next();
+    REQUIRE(r);
+    REQUIRE(*r);
+    CHECK(**r == "ab");
+    CHECK_FALSE(d.next_length());
+    CHECK(d.buffered() == 0);
+    // A length over the limit is an error from next(); then there is no next frame.
+    d.feed("\xff\xff\xff\xff");
+    CHECK(d.next_length() == 0xffffffffu);
+    CHECK_FALSE(d.next());
+    CHECK_FALSE(d.next_length());
+}

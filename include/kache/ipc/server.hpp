@@ -10,6 +10,10 @@
 // Frames are split with ipc::FrameDecoder and parsed with ipc::Message::parse,
 // like the client does. A payload that is not a flat JSON object gets an error
 // reply; a frame over k_max_frame gets one and the connection is closed.
+//
+// What a peer can make the daemon hold is bounded (docs/ipc.md, "Limits"):
+// connections, bytes buffered per connection and across connections, idle
+// time, and replies queued for a client that does not read them.
 #pragma once
 
 #include <kache/error.hpp>
@@ -23,6 +27,27 @@
 #include <vector>
 
 namespace kache::ipc {
+
+// Open connections at most; one more is sent "daemon busy" and closed.
+inline constexpr std::size_t k_max_connections = 256;
+// Bytes read from a socket at a time (one buffer shared by every connection).
+inline constexpr std::size_t k_read_chunk = 64 * 1024;
+// Frames up to this size are always buffered: every request kache sends is far
+// smaller (a session's root is at most PATH_MAX), so large frames cannot starve them.
+inline constexpr std::size_t k_small_frame = 16 * 1024;
+// Bytes of larger frames being assembled, across all connections; a frame that
+// does not fit in what is left is refused and its connection closed.
+inline constexpr std::size_t k_max_large_frames = 16u << 20;
+// Bytes one connection may have buffered: its frame in progress plus one read.
+inline constexpr std::size_t k_max_buffered_per_connection = k_frame_header + k_max_frame + k_read_chunk;
+// Reply bytes queued for a client before the server stops reading its requests,
+// and the level they must drain to before it reads again.
+inline constexpr std::size_t k_reply_high_water = 64 * 1024;
+inline constexpr std::size_t k_reply_low_water = 16 * 1024;
+// A connection owed no reply that completes no frame for this long is closed.
+inline constexpr std::chrono::seconds k_idle_timeout{10};
+// How often idle connections are looked for.
+inline constexpr std::chrono::milliseconds k_idle_sweep{1000};
 
 // Names one client connection for as long as it is open.
 using ConnectionId = std::uint64_t;
