@@ -53,6 +53,8 @@ struct Entry {
     int exit_code = 0;                 // non-zero only for recorded probe failures (no outputs)
 
     std::uint64_t total_size() const;
+    // Every blob the entry names: outputs, then stdout and stderr.
+    std::vector<hash::Digest> blobs() const;
 };
 
 // The input sets recorded under one invocation key, newest first.

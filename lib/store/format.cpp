@@ -142,6 +142,14 @@ std::uint64_t Entry::total_size() const {
     return n;
 }
 
+std::vector<hash::Digest> Entry::blobs() const {
+    std::vector<hash::Digest> out;
+    for (auto& o : outputs) out.push_back(o.blob);
+    if (stdout_blob) out.push_back(*stdout_blob);
+    if (stderr_blob) out.push_back(*stderr_blob);
+    return out;
+}
+
 std::string serialize_entry(const Entry& e) {
     std::string out = "kache-entry 1\n";
     out += "crate " + esc(e.crate) + "\n";

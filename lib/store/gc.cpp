@@ -176,12 +176,8 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
         }
     }
     std::map<hash::Digest, int> refs;
-    auto each_blob = [](const Entry& e, auto fn) {
-        for (auto& o : e.outputs) fn(o.blob);
-        if (e.stdout_blob) fn(*e.stdout_blob);
-        if (e.stderr_blob) fn(*e.stderr_blob);
-    };
-    for (auto& it : items) each_blob(it.entry, [&](const hash::Digest& d) { ++refs[d]; });
+    for (auto& it : items)
+        for (auto& d : it.entry.blobs()) ++refs[d];
     // Only referenced blobs count against the cap: the rest go below anyway.
     total = 0;
     for (auto& [d, n] : refs)
@@ -193,10 +189,10 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
         if (keep.contains(it.entry.k2)) continue;
         if (!remove_entry(it.entry.k2)) continue;
         ++report.entries_removed;
-        each_blob(it.entry, [&](const hash::Digest& d) {
+        for (auto& d : it.entry.blobs()) {
             auto size = blob_size.find(d);
             if (--refs[d] == 0 && size != blob_size.end()) total -= size->second;
-        });
+        }
     }
     // Remove unreferenced blobs, except young ones while a compile may have stored them and
     // not yet written the entry that names them.

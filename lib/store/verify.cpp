@@ -112,11 +112,7 @@ void check_entries(Store& store, const CheckOptions& opt, CheckReport& r) {
                 opt.repair ? "removed; the crate recompiles" : k_repair_fix, gone);
             continue;
         }
-        std::vector<hash::Digest> blobs;
-        for (auto& o : e->outputs) blobs.push_back(o.blob);
-        if (e->stdout_blob) blobs.push_back(*e->stdout_blob);
-        if (e->stderr_blob) blobs.push_back(*e->stderr_blob);
-        for (auto& b : blobs) {
+        for (auto& b : e->blobs()) {
             bool corrupt = bad.contains(b);
             if (!corrupt && store.has_blob(b)) continue;
             bool gone = opt.repair && store.remove_entry(e->k2).has_value();
@@ -198,8 +194,8 @@ std::vector<std::string> remove_corrupt_blob(Store& store, const hash::Digest& d
     ::unlink(store.blob_path(d).c_str());
     std::vector<std::string> crates;
     for (auto& e : store.list_entries()) {
-        bool names = (e.stdout_blob == d) || (e.stderr_blob == d) ||
-                     std::any_of(e.outputs.begin(), e.outputs.end(), [&](const OutputFile& o) { return o.blob == d; });
+        auto blobs = e.blobs();
+        bool names = std::find(blobs.begin(), blobs.end(), d) != blobs.end();
         if (names && store.remove_entry(e.k2)) crates.push_back(e.crate);
     }
     return crates;
