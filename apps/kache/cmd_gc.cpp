@@ -1,0 +1,45 @@
+// kache gc: keep the store under max_size, least recently used first.
+#include "../common/cli.hpp"
+#include "commands.hpp"
+
+#include <kache/util/fs.hpp>
+
+#include <cstdio>
+
+namespace kache::app {
+
+namespace {
+
+// Built on call: a namespace-scope Spec would allocate at every start-up, hits included.
+cli::Spec make_spec() {
+    return {
+        .command = "kache gc",
+        .summary = "Keep the local store under max_size: the least recently used entries go first; corrupt\n"
+                   "entries and manifests, orphan blobs and dead temp files are removed too.",
+    };
+}
+
+} // namespace
+
+int cmd_gc(std::span<const std::string> argv) {
+    const auto spec = make_spec();
+    auto args = cli::parse(spec, argv);
+    if (!args) return args.error();
+    auto opened = open_configured_store();
+    if (!opened) return 1;
+    auto& [cfg, store] = *opened;
+    auto r = store.gc(cfg.max_size);
+    if (!r) {
+        std::fprintf(stderr, "kache gc: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    if (r->corrupt_removed)
+        std::printf("removed %llu corrupt entries and manifests\n", (unsigned long long)r->corrupt_removed);
+    std::printf("removed %llu entries, %llu blobs (%s), %llu temp files; store is %s (limit %s)\n",
+                (unsigned long long)r->entries_removed, (unsigned long long)r->blobs_removed,
+                util::human_bytes(r->bytes_freed).c_str(), (unsigned long long)r->temp_files_removed,
+                util::human_bytes(r->bytes_after).c_str(), util::human_bytes(cfg.max_size).c_str());
+    return 0;
+}
+
+} // namespace kache::app
