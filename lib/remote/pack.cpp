@@ -167,9 +167,8 @@ std::uint64_t get_u64(const unsigned char* p) {
 // The blobs an entry references, with the size each must have (unknown: UINT64_MAX).
 std::map<hash::Digest, std::uint64_t> referenced_blobs(const store::Entry& e) {
     std::map<hash::Digest, std::uint64_t> out;
-    for (auto& o : e.outputs) out[o.blob] = o.size;
-    if (e.stdout_blob) out.emplace(*e.stdout_blob, UINT64_MAX);
-    if (e.stderr_blob) out.emplace(*e.stderr_blob, UINT64_MAX);
+    for (auto& d : e.blobs()) out.emplace(d, UINT64_MAX);
+    for (auto& o : e.outputs) out[o.blob] = o.size; // an output's size is declared
     return out;
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <fstream>
+#include <string_view>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -23,8 +24,13 @@ constexpr std::int64_t k_young_ns = 3600ll * 1000000000; // an hour
 // long in any case, and up to k_young_ns while some writer may still be active.
 constexpr std::int64_t k_orphan_settle_ns = 10ll * 1000000000;
 
-// The pid a temp name carries: ".tmp.<pid>.x", ".in.<pid>.x", "dep-<pid>-x", "link-<pid>-x".
+// A remote download stages its bytes beside the temp file it fills: ".kache-get.<temp name>.x".
+constexpr std::string_view k_download_stage_prefix = ".kache-get.";
+
+// The pid a temp name carries: ".tmp.<pid>.x", ".in.<pid>.x", "dep-<pid>-x", "link-<pid>-x",
+// and a download's staging file beside a temp file (written by the same process).
 std::optional<pid_t> pid_in_name(const std::string& name) {
+    if (name.starts_with(k_download_stage_prefix)) return pid_in_name(name.substr(k_download_stage_prefix.size()));
     std::size_t start = std::string::npos;
     for (const char* prefix : {".tmp.", ".in.", "dep-", "link-"})
         if (name.starts_with(prefix)) start = std::char_traits<char>::length(prefix);

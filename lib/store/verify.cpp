@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <set>
 
 namespace kache::store {
@@ -58,6 +59,23 @@ bool remove_file(const fs::path& p) {
     return fs::remove_all(p, ec) > 0 && !ec; // a directory where a file belongs
 }
 
+// Reads an entry or manifest file through read (given the key its name spells). One that
+// is not a regular file, whose name is not a key, or that does not parse is reported, and
+// removed under --repair; empty then, and when GC removed the file meanwhile.
+template <class T, class Read>
+std::optional<T> read_or_report(const ShardedFile& f, const char* what, const char* repaired_fix,
+                                const CheckOptions& opt, CheckReport& r, Read read) {
+    auto key = hash::Digest::from_hex(f.name);
+    Result<T> v = key ? (is_regular_nofollow(f.path) ? read(*key) : fail(ErrorKind::corrupt, "not a regular file"))
+                      : fail(ErrorKind::corrupt, "its file name is not a key");
+    if (v) return std::move(*v);
+    if (v.error().kind == ErrorKind::not_found) return std::nullopt; // removed meanwhile (GC)
+    bool gone = opt.repair && remove_file(f.path);
+    add(r, std::string(what) + " " + f.path.string() + " is unreadable: " + v.error().message,
+        opt.repair ? repaired_fix : k_repair_fix, gone);
+    return std::nullopt;
+}
+
 void check_blobs(Store& store, const CheckOptions& opt, CheckReport& r) {
     auto files = sharded_files(store.root() / "blobs");
     std::uint64_t done = 0;
@@ -101,17 +119,9 @@ void check_entries(Store& store, const CheckOptions& opt, CheckReport& r) {
         if (opt.progress) opt.progress("entries", done, files.size(), r.bytes_read);
         ++done;
         ++r.entries;
-        auto k2 = hash::Digest::from_hex(f.name);
-        Result<Entry> e = k2 ? (is_regular_nofollow(f.path) ? store.read_entry(*k2)
-                                                            : fail(ErrorKind::corrupt, "not a regular file"))
-                             : fail(ErrorKind::corrupt, "its file name is not a key");
-        if (!e && e.error().kind == ErrorKind::not_found) continue; // removed meanwhile (GC)
-        if (!e) {
-            bool gone = opt.repair && remove_file(f.path);
-            add(r, "entry " + f.path.string() + " is unreadable: " + e.error().message,
-                opt.repair ? "removed; the crate recompiles" : k_repair_fix, gone);
-            continue;
-        }
+        auto e = read_or_report<Entry>(f, "entry", "removed; the crate recompiles", opt, r,
+                                       [&](const hash::Digest& k2) { return store.read_entry(k2); });
+        if (!e) continue;
         for (auto& b : e->blobs()) {
             bool corrupt = bad.contains(b);
             if (!corrupt && store.has_blob(b)) continue;
@@ -131,14 +141,8 @@ void check_manifests(Store& store, const CheckOptions& opt, CheckReport& r) {
         if (opt.progress) opt.progress("manifests", done, files.size(), r.bytes_read);
         ++done;
         ++r.manifests;
-        auto k1 = hash::Digest::from_hex(f.name);
-        Result<Manifest> m = k1 ? (is_regular_nofollow(f.path) ? store.read_manifest(*k1)
-                                                               : fail(ErrorKind::corrupt, "not a regular file"))
-                                : fail(ErrorKind::corrupt, "its file name is not a key");
-        if (m || m.error().kind == ErrorKind::not_found) continue;
-        bool gone = opt.repair && remove_file(f.path);
-        add(r, "manifest " + f.path.string() + " is unreadable: " + m.error().message,
-            opt.repair ? "removed" : k_repair_fix, gone);
+        read_or_report<Manifest>(f, "manifest", "removed", opt, r,
+                                 [&](const hash::Digest& k1) { return store.read_manifest(k1); });
     }
 }
 

@@ -55,6 +55,20 @@ TEST_CASE("gc: a temp file whose writer is gone goes at once", "[gc]") {
     CHECK(r->temp_files_removed == 2);
 }
 
+TEST_CASE("gc: a download's staging file goes with its dead writer, stays with a live one", "[gc]") {
+    TempDir dir;
+    auto s = open_store(dir / "c");
+    // A remote backend stages a download beside the temp file it fills (TempFile::create_beside).
+    fs::path dead = s.tmp_dir() / (std::string(".kache-get..tmp.") + k_dead_pid + ".abc.XyZ123");
+    fs::path mine = s.tmp_dir() / (".kache-get..tmp." + std::to_string(::getpid()) + ".def.XyZ123");
+    for (auto& p : {dead, mine}) write_file(p, "partial pack");
+    auto r = s.gc(1ull << 30);
+    REQUIRE(r);
+    CHECK_FALSE(fs::exists(dead));
+    CHECK(fs::exists(mine));
+    CHECK(r->temp_files_removed == 1);
+}
+
 TEST_CASE("gc: a flock-held temp file stays whatever pid its name carries", "[gc]") {
     TempDir dir;
     auto s = open_store(dir / "c");
