@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The wrapper's start-up is paid on every cache hit: it must not load libcurl,
-# OpenSSL or libuv (DESIGN.md, "Process start-up is part of the hit path").
+# OpenSSL or libuv (DESIGN.md, "Process start-up is part of the hit path"), and it is
+# linked statically, so the loader searches no directory at start-up.
 set -euo pipefail
 exe="$KACHE_BUILD_ROOT/apps/kache/kache"
 [ -x "$exe" ] || { echo "no wrapper at $exe"; exit 1; }
@@ -14,4 +15,13 @@ fi
 if [ -x "$KACHE_BUILD_ROOT/apps/kached/kached" ]; then
   ldd "$KACHE_BUILD_ROOT/apps/kached/kached" | grep -q libcurl || { echo "FAIL: ldd check cannot see libcurl in kached"; exit 1; }
 fi
-echo "ok: the wrapper loads only libc/libstdc++"
+# It loads nothing at all: cargo's LD_LIBRARY_PATH would make the loader search
+# several directories for every shared library, on every hit.
+if [ "${KACHE_SANITIZED:-0}" != 1 ]; then
+  echo "$libs" | grep -qE 'statically linked|not a dynamic executable' ||
+    { echo "FAIL: the wrapper is not statically linked"; exit 1; }
+  if strings -a "$exe" | grep -q curl_easy_init; then
+    echo "FAIL: the wrapper carries libcurl code"; exit 1
+  fi
+fi
+echo "ok: the wrapper is static and carries no remote/daemon library"
