@@ -18,9 +18,13 @@ pkgs=(
 )
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# One dpkg-query for all of them (CI runs this on every build); apt-get, and its
+# update, only when something is missing.
+installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null |
+  awk '$2 == "install" && $3 == "ok" && $4 == "installed" { printf "%s ", $1 }')"
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [[ $installed == *" $p "* ]] || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}" >&2

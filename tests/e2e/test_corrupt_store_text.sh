@@ -15,15 +15,18 @@ assert_no_signal() {
   (( $1 < 128 )) || fail "$2 died of signal $(( $1 - 128 ))"
 }
 
-# inject FILE TEXT: puts TEXT as a line right after the first line.
+# inject TEXT FILE...: puts TEXT as a line right after the first line of each FILE
+# (one python for all of them).
 inject() {
-  chmod u+w "$1"
-  python3 - "$1" "$2" <<'PY'
+  local text=$1; shift
+  chmod u+w "$@"
+  python3 - "$text" "$@" <<'PY'
 import sys
-path, text = sys.argv[1], sys.argv[2]
-lines = open(path, encoding="utf-8", errors="surrogateescape").read().split("\n")
-lines.insert(1, text)
-open(path, "w", encoding="utf-8", errors="surrogateescape").write("\n".join(lines))
+text = sys.argv[1]
+for path in sys.argv[2:]:
+    lines = open(path, encoding="utf-8", errors="surrogateescape").read().split("\n")
+    lines.insert(1, text)
+    open(path, "w", encoding="utf-8", errors="surrogateescape").write("\n".join(lines))
 PY
 }
 
@@ -36,10 +39,11 @@ assert_app_baseline "$ws"
 # without a signal, that a build over them recompiles every unit and runs
 # right, and that the recompiles put good files back (the next build is served).
 corrupt_all() {
-  local what=$1 bad=$2 cmd rc
+  local what=$1 bad=$2 cmd rc f files=()
   note "every file under $what with the line '${bad//$'\t'/\\t}' after its header"
-  while IFS= read -r -d '' f; do inject "$f" "$bad"; done \
-    < <(find "$KACHE_CACHE_DIR/$what" -type f -print0)
+  while IFS= read -r -d '' f; do files+=("$f"); done < <(find "$KACHE_CACHE_DIR/$what" -type f -print0)
+  (( ${#files[@]} > 0 )) || fail "no files under $what to corrupt"
+  inject "$bad" "${files[@]}"
   for cmd in "list" "stats"; do
     rc=0
     "$KACHE" $cmd >"$TEST_TMP/out" 2>&1 || rc=$?
