@@ -5,18 +5,25 @@
 # Configurations (each timed REPS times, interleaved within a repetition):
 #   nocache-cold      `cargo clean && cargo build`, no wrapper
 #   nocache-noop      a second `cargo build` with nothing to do
-#   floor             `cargo clean && cargo build` through bench/ideal-cache-shim replaying
-#                     outputs recorded once before the repetitions (no key computed at all)
+#   floor             `cargo clean && cargo build` through bench/floor-shim.c (compiled here,
+#                     static) replaying outputs recorded once before the repetitions: argv hash only
 #   kache-cold        empty store
 #   kache-warm        `cargo clean`, then build with the store kache-cold filled
 #   kache-relocated   the same sources copied to another path (own target dir), same store
-#   kache-remote-warm empty local store, S3 remote (tests/s3 server) filled once before the
-#                     repetitions, daemon running; only when apps/kached/kached is built
+#   kache-remote-warm     empty local store, S3 remote (tests/s3 server) filled once before the
+#                         repetitions from the workload, built at another path, daemon running;
+#                         only when apps/kached/kached is built
+#   kache-remote-warm-fs  the same with a shared-directory remote (KACHE_REMOTE_DIR)
+#   edit-member-nocache / edit-member-kache
+#                     the edit loop: a copy of the workload with a generated ~50k-line member
+#                     (bench/make-big-member.py), built once untimed; then append a line to the
+#                     member and `cargo build`, without a wrapper and with kache
+#   edit-leaf-nocache / edit-leaf-kache   the same, appending to the leaf binary's main.rs
 #   sccache-cold      Debian's sccache, local disk cache, fresh server and empty cache dir
 #   sccache-warm      `cargo clean`, then build with the cache sccache-cold filled
 #
 # Usage: bench/run.sh [--reps N] [--release] [--smoke] [--out DIR] [--workload DIR]
-#                     [--package P] [--no-sccache] [--no-floor] [--no-remote]
+#                     [--package P] [--no-sccache] [--no-floor] [--no-remote] [--no-edit]
 #   --reps N        repetitions per configuration (default 3)
 #   --release       build with `cargo build --release` (default: the debug profile)
 #   --smoke         1 repetition on the kw-core slice of the workload (`-p kw-core`),
@@ -25,7 +32,7 @@
 #   --workload DIR  use this workload (made by bench/make-workload.sh) instead of
 #                   generating OUT/workload
 #   --package P     build only this workspace member (`cargo build -p P`)
-#   --no-sccache, --no-floor, --no-remote   skip those rows (they print "skipped")
+#   --no-sccache, --no-floor, --no-remote, --no-edit   skip those rows (they print "skipped")
 # Environment: KACHE_BUILD_ROOT (default <repo>/build), KACHE_BIN (default
 # $KACHE_BUILD_ROOT/apps/kache/kache), SCCACHE_BIN (default sccache).
 set -euo pipefail
@@ -34,7 +41,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 
 reps=3 release=0 smoke=0 out="" workload="" package="" reps_set=0
-do_sccache=1 do_floor=1 do_remote=1
+do_sccache=1 do_floor=1 do_remote=1 do_edit=1
 die() { echo "bench: $*" >&2; exit 1; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -47,7 +54,8 @@ while [[ $# -gt 0 ]]; do
     --no-sccache) do_sccache=0; shift ;;
     --no-floor) do_floor=0; shift ;;
     --no-remote) do_remote=0; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-edit) do_edit=0; shift ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -62,7 +70,6 @@ build_root="$(cd "$build_root" 2>/dev/null && pwd)" || die "no build directory $
 kache_bin="${KACHE_BIN:-$build_root/apps/kache/kache}"
 kached_bin="$build_root/apps/kached/kached"
 sccache_bin="${SCCACHE_BIN:-sccache}"
-shim="$here/ideal-cache-shim"
 [[ -x "$kache_bin" ]] || die "no kache binary at $kache_bin (meson compile -C $build_root kache)"
 command -v cargo >/dev/null || die "cargo is not installed"
 command -v python3 >/dev/null || die "python3 is not installed"
@@ -81,6 +88,12 @@ mkdir -p "$work/bin"
 cp "$kache_bin" "$work/bin/kache"
 kache_bin="$work/bin/kache"
 if [[ -x "$kached_bin" ]]; then cp "$kached_bin" "$work/bin/kached"; kached_bin="$work/bin/kached"; fi
+# The floor's replay shim, compiled static so its own start-up is an exec and little more.
+shim="$work/bin/floor-shim"
+if [[ $do_floor == 1 ]]; then
+  cc -O2 -static -o "$shim" "$here/floor-shim.c" 2>/dev/null || cc -O2 -o "$shim" "$here/floor-shim.c" ||
+    die "cannot compile bench/floor-shim.c (a C compiler is needed; or --no-floor)"
+fi
 printf 'config\trep\tseconds\n' >"$rows"
 
 log() { echo "[bench $(date +%T)] $*" >&2; }
@@ -228,8 +241,9 @@ group_sccache() {
   "$sccache_bin" --stop-server >/dev/null 2>&1 || true
 }
 
-# The remote: KACHE_* variables for the loopback S3 server.
-remote_env=()
+# The remote in use: KACHE_* variables for the loopback S3 server or the shared directory
+# (remote_env is set from remote_env_s3 or remote_env_fs before each remote build).
+remote_env=() remote_env_s3=() remote_env_fs=()
 kache_daemon() { # start|stop CACHE_DIR
   local sock="$sockdir/$(basename "$2").sock"
   env "KACHE_CACHE_DIR=$2" "KACHE_SOCKET_PATH=$sock" "${remote_env[@]}" "PATH=$(dirname "$kached_bin"):$PATH" \
@@ -250,7 +264,26 @@ wait_upload_queue() { # CACHE_DIR: until the daemon has uploaded everything (at 
     sleep 1
   done
   env "KACHE_CACHE_DIR=$1" "KACHE_SOCKET_PATH=$sockdir/$(basename "$1").sock" "${remote_env[@]}" \
-    "$kache_bin" daemon status --json >"$raw/stats/kache-remote-fill-daemon.json" 2>/dev/null || true
+    "$kache_bin" daemon status --json >"$raw/stats/$2-daemon.json" 2>/dev/null || true
+}
+
+# remote_fill CONFIG: fill the remote in remote_env once, by a cold build of the workload
+# with the daemon uploading. Returns non-zero when the daemon does not start.
+remote_fill() {
+  local cfg="$1" cache="$work/$1" env_lines
+  rm -rf "$cache"
+  daemon_dirs+=("$cache")
+  if ! kache_daemon start "$cache"; then
+    log "kache daemon start failed (see $raw/logs/daemon.log)"
+    return 1
+  fi
+  mapfile -t env_lines < <(kache_env "$cache")
+  clean "$wl"
+  timed "$wl" "$cfg" 0 "${env_lines[@]}" "${remote_env[@]}"
+  wait_upload_queue "$cache" "$cfg"
+  kache_daemon stop "$cache" || true
+  collect "$cache" "$cfg" 0
+  rm -rf "$cache"
 }
 
 remote_setup() {
@@ -262,42 +295,91 @@ remote_setup() {
     { remote_failure="the S3 server did not start"; return 1; }
   eval "$envs"
   s3_pidfile="$S3_SERVER_PIDFILE"
-  remote_env=("KACHE_S3_BUCKET=$S3_BUCKET" "KACHE_S3_ENDPOINT=$S3_ENDPOINT" "KACHE_S3_REGION=$S3_REGION"
-              "KACHE_S3_ACCESS_KEY=$AWS_ACCESS_KEY_ID" "KACHE_S3_SECRET_KEY=$AWS_SECRET_ACCESS_KEY"
-              "KACHE_S3_PREFIX=bench")
-  # Fill the remote once: a cold build with the daemon uploading.
-  local cache="$work/kache-remote-fill" env_lines
-  rm -rf "$cache"
-  daemon_dirs+=("$cache")
-  if ! kache_daemon start "$cache"; then
-    log "kache daemon start failed (see $raw/logs/daemon.log)"
+  remote_env_s3=("KACHE_S3_BUCKET=$S3_BUCKET" "KACHE_S3_ENDPOINT=$S3_ENDPOINT" "KACHE_S3_REGION=$S3_REGION"
+                 "KACHE_S3_ACCESS_KEY=$AWS_ACCESS_KEY_ID" "KACHE_S3_SECRET_KEY=$AWS_SECRET_ACCESS_KEY"
+                 "KACHE_S3_PREFIX=bench")
+  remote_env=("${remote_env_s3[@]}")
+  if ! remote_fill kache-remote-fill; then
     bash "$repo/tests/s3/stop-s3-server.sh" "$s3_pidfile" >/dev/null 2>&1 || true
     s3_pidfile=""
     remote_failure="kache daemon start failed"
     return 1
   fi
-  mapfile -t env_lines < <(kache_env "$cache")
-  clean "$wl"
-  timed "$wl" kache-remote-fill 0 "${env_lines[@]}" "${remote_env[@]}"
-  wait_upload_queue "$cache"
-  kache_daemon stop "$cache" || true
-  collect "$cache" kache-remote-fill 0
-  rm -rf "$cache"
 }
 
-group_remote() {
-  local rep="$1" cache="$work/kache-remote-rep$rep" env_lines
-  rm -rf "$cache"
+remote_fs_setup() {
+  mkdir -p -m 700 "$work/remote-dir"
+  remote_env_fs=("KACHE_REMOTE_DIR=$work/remote-dir")
+  remote_env=("${remote_env_fs[@]}")
+  remote_fill kache-remote-fill-fs || { remote_fs_failure="kache daemon start failed"; return 1; }
+}
+
+# remote_warm CONFIG REP: an empty local store, the daemon running on the remote in
+# remote_env, the workload built at another path than the one that filled the remote.
+remote_warm() {
+  local cfg="$1" rep="$2" cache="$work/$1-rep$2" env_lines
+  rm -rf "$cache" "$reloc/target"
   daemon_dirs+=("$cache")
   kache_daemon start "$cache" || die "kache daemon start failed (see $raw/logs/daemon.log)"
   mapfile -t env_lines < <(kache_env "$cache")
-  clean "$wl"
-  timed "$wl" kache-remote-warm "$rep" "${env_lines[@]}" "${remote_env[@]}"
+  timed "$reloc" "$cfg" "$rep" "${env_lines[@]}" "${remote_env[@]}"
   env "KACHE_CACHE_DIR=$cache" "KACHE_SOCKET_PATH=$sockdir/$(basename "$cache").sock" "${remote_env[@]}" \
-    "$kache_bin" daemon status --json >"$raw/stats/kache-remote-warm-rep$rep-daemon.json" 2>/dev/null || true
+    "$kache_bin" daemon status --json >"$raw/stats/$cfg-rep$rep-daemon.json" 2>/dev/null || true
   kache_daemon stop "$cache" || true
-  collect "$cache" kache-remote-warm "$rep"
-  rm -rf "$cache"
+  collect "$cache" "$cfg" "$rep"
+  rm -rf "$cache" "$reloc/target"
+}
+group_remote() { remote_env=("${remote_env_s3[@]}"); remote_warm kache-remote-warm "$1"; }
+group_remotefs() { remote_env=("${remote_env_fs[@]}"); remote_warm kache-remote-warm-fs "$1"; }
+
+# ------------------------------------------------------------------ the edit loop
+# Two copies of the workload with the big member (one per configuration: cargo's
+# fingerprints differ with the wrapper), each built once untimed; then every repetition
+# appends a line to the member and to the leaf, building after each.
+edit_root="$work/edit"
+edit_pkg="${package:-kw-app}"
+edit_args=(build --offline)
+[[ $release == 1 ]] && edit_args+=(--release)
+[[ -n "$package" ]] && edit_args+=(-p "$package" -p kw-big)
+edit_leaf_src() { # the leaf's source file in checkout $1
+  if [[ -f "$1/crates/$edit_pkg/src/main.rs" ]]; then echo "$1/crates/$edit_pkg/src/main.rs"; else echo "$1/crates/$edit_pkg/src/lib.rs"; fi
+}
+edit_env() { # CONFIG -> VAR=VALUE lines for the builds of that configuration
+  if [[ $1 == kache ]]; then kache_env "$edit_root/kache/store"; fi
+  printf '%s\n' "CARGO_TERM_COLOR=never"
+}
+edit_setup() {
+  local c dir env_lines lines=50000
+  [[ $smoke == 1 ]] && lines=5000
+  for c in nocache kache; do
+    dir="$edit_root/$c/ws"
+    mkdir -p "$dir"
+    (cd "$wl" && tar --exclude=./target -cf - .) | (cd "$dir" && tar -xf -)
+    python3 "$here/make-big-member.py" "$dir" "$lines" || die "bench/make-big-member.py failed"
+    mapfile -t env_lines < <(edit_env "$c")
+    log "edit loop ($c): first build of the checkout with the big member (untimed)"
+    (cd "$dir" && env "${env_lines[@]}" cargo "${edit_args[@]}") >"$raw/logs/edit-setup-$c.log" 2>&1 ||
+      { tail -n 30 "$raw/logs/edit-setup-$c.log" >&2; die "the edit loop's first build ($c) failed"; }
+    if [[ $c == kache ]]; then collect "$edit_root/kache/store" edit-setup-kache 0; fi
+  done
+}
+edit_seq=0
+group_edit() {
+  local rep="$1" c dir env_lines saved
+  saved=("${cargo_args[@]}")
+  cargo_args=("${edit_args[@]}")
+  for c in nocache kache; do
+    dir="$edit_root/$c/ws"
+    mapfile -t env_lines < <(edit_env "$c")
+    edit_seq=$((edit_seq + 1))
+    printf 'pub const _: u32 = %d;\n' "$edit_seq" >>"$dir/crates/kw-big/src/m00.rs"
+    timed "$dir" "edit-member-$c" "$rep" "${env_lines[@]}"
+    if [[ $c == kache ]]; then collect "$edit_root/kache/store" "edit-member-$c" "$rep"; fi
+    printf 'const _: u32 = %d;\n' "$edit_seq" >>"$(edit_leaf_src "$dir")"
+    timed "$dir" "edit-leaf-$c" "$rep" "${env_lines[@]}"
+    if [[ $c == kache ]]; then collect "$edit_root/kache/store" "edit-leaf-$c" "$rep"; fi
+  done
+  cargo_args=("${saved[@]}")
 }
 
 # ------------------------------------------------------------------ plan
@@ -310,10 +392,13 @@ case $do_sccache in
   2) skipped+=("sccache-cold=n/a (sccache not installed)" "sccache-warm=n/a (sccache not installed)") ;;
 esac
 if [[ $do_remote == 0 ]]; then
-  skipped+=("kache-remote-warm=skipped (--no-remote)")
+  skipped+=("kache-remote-warm=skipped (--no-remote)" "kache-remote-warm-fs=skipped (--no-remote)")
 elif [[ ! -x "$kached_bin" ]]; then
-  skipped+=("kache-remote-warm=n/a (daemon not built)")
+  skipped+=("kache-remote-warm=n/a (daemon not built)" "kache-remote-warm-fs=n/a (daemon not built)")
   do_remote=0
+fi
+if [[ $do_edit == 0 ]]; then
+  for c in edit-member-nocache edit-member-kache edit-leaf-nocache edit-leaf-kache; do skipped+=("$c=skipped (--no-edit)"); done
 fi
 
 # ------------------------------------------------------------------ metadata
@@ -343,6 +428,15 @@ if [[ $do_remote == 1 ]]; then
   else
     skipped+=("kache-remote-warm=n/a (${remote_failure:-remote setup failed}; see raw/logs/)")
   fi
+  if remote_fs_setup; then
+    groups+=(remotefs)
+  else
+    skipped+=("kache-remote-warm-fs=n/a (${remote_fs_failure:-remote setup failed}; see raw/logs/)")
+  fi
+fi
+if [[ $do_edit == 1 ]]; then
+  edit_setup
+  groups+=(edit)
 fi
 
 # ------------------------------------------------------------------ repetitions

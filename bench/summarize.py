@@ -19,21 +19,39 @@ import statistics
 CONFIGS = [
     ("nocache-cold", "no cache: cold (`cargo clean && cargo build`)"),
     ("nocache-noop", "no cache: second build, nothing to do"),
-    ("floor", "floor: ideal cache (replay by hardlink, no key)"),
+    ("floor", "floor: replay shim (compiled; argv hash, hardlinks, no key work)"),
     ("kache-cold", "kache: cold (empty store)"),
     ("kache-warm", "kache: warm (`cargo clean`, then build)"),
     ("kache-relocated", "kache: relocated (same sources, other path)"),
-    ("kache-remote-warm", "kache: remote-warm (empty local store, S3 remote, daemon)"),
+    ("kache-remote-warm", "kache: remote-warm, S3 (empty local store, daemon, other path)"),
+    ("kache-remote-warm-fs", "kache: remote-warm, shared directory (empty local store, daemon, other path)"),
+    ("edit-member-nocache", "edit loop: append to the big member, no cache (cargo's incremental)"),
+    ("edit-member-kache", "edit loop: append to the big member, kache"),
+    ("edit-leaf-nocache", "edit loop: append to the leaf binary, no cache"),
+    ("edit-leaf-kache", "edit loop: append to the leaf binary, kache"),
     ("sccache-cold", "sccache: cold (empty local cache)"),
     ("sccache-warm", "sccache: warm (`cargo clean`, then build)"),
 ]
 SETUP = {"floor-record": "floor: recording build (untimed setup, once)",
-         "kache-remote-fill": "kache: filling the S3 remote (untimed setup, once)"}
+         "kache-remote-fill": "kache: filling the S3 remote (untimed setup, once)",
+         "kache-remote-fill-fs": "kache: filling the shared-directory remote (untimed setup, once)"}
+# The headline rows (issue 11's table), each a ratio of two configurations and its target.
+HEADLINE = [
+    ("edit one big workspace member, `cargo build`", "edit-member-kache", "edit-member-nocache", 1.05),
+    ("edit the leaf binary, `cargo build`", "edit-leaf-kache", "edit-leaf-nocache", 1.05),
+    ("warm rebuild after `cargo clean` / floor", "kache-warm", "floor", 1.10),
+    ("remote-warm, S3 / local warm", "kache-remote-warm", "kache-warm", 1.3),
+    ("remote-warm, shared directory / local warm", "kache-remote-warm-fs", "kache-warm", 1.3),
+    ("cold build / no cache", "kache-cold", "nocache-cold", 1.03),
+]
 RATIOS = [
     ("kache cold / no cache cold", "kache-cold", "nocache-cold"),
     ("kache warm / sccache warm", "kache-warm", "sccache-warm"),
     ("kache warm / floor", "kache-warm", "floor"),
-    ("kache remote-warm / kache warm", "kache-remote-warm", "kache-warm"),
+    ("kache remote-warm S3 / kache warm", "kache-remote-warm", "kache-warm"),
+    ("kache remote-warm shared dir / kache warm", "kache-remote-warm-fs", "kache-warm"),
+    ("edit member: kache / no cache", "edit-member-kache", "edit-member-nocache"),
+    ("edit leaf: kache / no cache", "edit-leaf-kache", "edit-leaf-nocache"),
     ("kache relocated / kache warm", "kache-relocated", "kache-warm"),
     ("sccache cold / no cache cold", "sccache-cold", "nocache-cold"),
 ]
@@ -165,7 +183,8 @@ def main():
         return vals, evs_all
     wrapper = {}
     for key, cfg, outcome in [("hit_warm", "kache-warm", "hit"), ("hit_relocated", "kache-relocated", "hit"),
-                              ("hit_remote_warm", "kache-remote-warm", "hit"), ("miss_cold", "kache-cold", "miss"),
+                              ("hit_remote_warm", "kache-remote-warm", "hit"),
+                              ("hit_remote_warm_fs", "kache-remote-warm-fs", "hit"), ("miss_cold", "kache-cold", "miss"),
                               ("passthrough_cold", "kache-cold", "passthrough"),
                               ("passthrough_warm", "kache-warm", "passthrough")]:
         vals, evs = pooled(cfg, outcome)
@@ -193,7 +212,18 @@ def main():
         if vals:
             sizes[key] = statistics.median(vals)
 
-    results = {"meta": meta, "configs": configs, "ratios": ratios, "wrapper": wrapper, "sizes": sizes}
+    headline = []
+    for name, num, den, target in HEADLINE:
+        cn, cd = configs.get(num), configs.get(den)
+        if cn and cd and cn["available"] and cd["available"] and cd["median_s"] > 0:
+            headline.append({"measure": name, "ratio": cn["median_s"] / cd["median_s"], "target": target,
+                             "kache_s": cn["median_s"], "base_s": cd["median_s"]})
+        else:
+            why = next((c["note"] for c in (cn, cd) if c and not c["available"]), "not run")
+            headline.append({"measure": name, "ratio": None, "target": target, "note": why})
+    hit = wrapper.get("hit_warm")
+    results = {"meta": meta, "headline": headline, "configs": configs, "ratios": ratios, "wrapper": wrapper,
+               "sizes": sizes}
     with open(os.path.join(a.out, "results.json"), "w") as fh:
         json.dump(results, fh, indent=1)
 
@@ -208,6 +238,20 @@ def main():
              f"load average {m['loadavg_start']} at the start, {m['loadavg_end']} at the end.")
     L.append(f"Tools: {t['rustc']}; {t['kache'] or 'kache'} ({t['kache_buildtype']} build, {t['kache_commit']})"
              + (f"; {t['sccache']}" if t.get("sccache") else "") + ".")
+    L.append("")
+    L.append("| measure (issue 11) | kache / baseline | seconds (medians) | target |")
+    L.append("| --- | --- | --- | --- |")
+    for h in headline:
+        if h["ratio"] is None:
+            L.append(f"| {h['measure']} | n/a ({h['note']}) | | ≤ {h['target']:.2f}× |")
+        else:
+            L.append(f"| {h['measure']} | **{h['ratio']:.2f}×** | {fmt_s(h['kache_s'])} vs {fmt_s(h['base_s'])} "
+                     f"| ≤ {h['target']:.2f}× |")
+    if hit:
+        L.append(f"| wrapper time on a hit (warm, from the event log) | median {hit['median_ms']:.2f} ms, "
+                 f"p99 {hit['p99_ms']:.2f} ms | n = {hit['n']} | median ≤ 1 ms, p99 ≤ 3 ms |")
+    else:
+        L.append("| wrapper time on a hit (warm, from the event log) | n/a (no warm hits) | | median ≤ 1 ms, p99 ≤ 3 ms |")
     L.append("")
     L.append("| configuration | median s | min–max s | runs | hits / misses / passthrough (or non-cacheable) |")
     L.append("| --- | --- | --- | --- | --- |")
@@ -243,7 +287,8 @@ def main():
         L.append("")
     if wrapper:
         labels = {"hit_warm": "hit (warm)", "hit_relocated": "hit (relocated)",
-                  "hit_remote_warm": "hit (remote-warm)", "miss_cold": "miss, outside the compiler (cold)",
+                  "hit_remote_warm": "hit (remote-warm, S3)", "hit_remote_warm_fs": "hit (remote-warm, shared dir)",
+                  "miss_cold": "miss, outside the compiler (cold)",
                   "passthrough_cold": "passthrough (cold)", "passthrough_warm": "passthrough (warm)"}
         L.append("| kache's own time per invocation | n | median ms | p90 ms | p99 ms | max ms | sum s |")
         L.append("| --- | --- | --- | --- | --- | --- | --- |")

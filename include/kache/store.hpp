@@ -84,8 +84,8 @@ bool valid_output_name(std::string_view name);
 
 // How restore_file may place a blob at its destination.
 enum class Placement {
-    copy_only,  // executables, dylibs, anything that may be written in place later
-    allow_link, // immutable outputs (.rlib, .rmeta): a hardlink is fine in one tree
+    copy_only,  // the dep-info, rewritten per tree
+    allow_link, // outputs rustc replaces (rlib, rmeta, executables, dylibs): a hardlink is fine in one tree
 };
 
 // The placement an output file (by name) allows.

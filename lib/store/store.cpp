@@ -130,6 +130,10 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
         ::unlink(staged.c_str());
         return d;
     }
+    // A linked blob keeps the output's mode: rustc refuses to compile over an output
+    // without write bits ("output file ... is not writeable"), and it replaces outputs
+    // rather than writing through them. Any other write through the link changes the
+    // blob's stamp, and a restore then rehashes it (verify_blobs).
     if (!linked) ::chmod(staged.c_str(), util::k_private_read_only_mode);
     auto renamed = util::make_parent_and_retry(dest, [&]() -> Result<void> {
         if (::rename(staged.c_str(), dest.c_str()) != 0)
@@ -164,10 +168,12 @@ Result<std::string> Store::read_blob(const hash::Digest& d, std::uint64_t max_by
 }
 
 Placement placement_for(std::string_view output_name) {
-    // rustc replaces these rather than writing through them, and nothing else writes them.
-    // Executables and dylibs are copied: a linker or cargo may write them in place.
-    bool immutable = output_name.ends_with(".rlib") || output_name.ends_with(".rmeta");
-    return immutable ? Placement::allow_link : Placement::copy_only;
+    // rustc replaces every output it writes rather than writing through it: an rlib or
+    // rmeta is renamed into place, an executable or dylib is written by the linker,
+    // which unlinks the old file first (test_linked_outputs rebuilds over each kind).
+    // may_keep_link keeps the inode in one tree. The dep-info alone is rewritten per
+    // tree (sentinel paths).
+    return output_name.ends_with(".d") ? Placement::copy_only : Placement::allow_link;
 }
 
 Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& dest, std::uint32_t mode,

@@ -55,8 +55,9 @@ void age(const fs::path& p) {
 TEST_CASE("placement: which outputs may be linked", "[store][placement]") {
     CHECK(store::placement_for("libx-0123.rlib") == store::Placement::allow_link);
     CHECK(store::placement_for("libx-0123.rmeta") == store::Placement::allow_link);
-    CHECK(store::placement_for("app-0123") == store::Placement::copy_only);
-    CHECK(store::placement_for("libpm-0123.so") == store::Placement::copy_only);
+    CHECK(store::placement_for("app-0123") == store::Placement::allow_link);
+    CHECK(store::placement_for("build_script_build-0123") == store::Placement::allow_link);
+    CHECK(store::placement_for("libpm-0123.so") == store::Placement::allow_link);
     CHECK(store::placement_for("x-0123.d") == store::Placement::copy_only);
 }
 

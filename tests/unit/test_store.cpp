@@ -164,6 +164,15 @@ TEST_CASE("store: put_blob_file links or copies", "[store][blob]") {
         CHECK(orig.st_nlink == 2);
         CHECK(kache::test::read_file(src) == content); // the source is untouched
     }
+    SECTION("a linked executable keeps its mode (rustc compiles over it later)") {
+        fs::path src = dir / "out" / "app-0123";
+        write_file(src, content);
+        ::chmod(src.c_str(), 0755);
+        auto d = s.put_blob_file(src, store::Placement::allow_link);
+        REQUIRE(d);
+        CHECK(kache::test::stat_of(s.blob_path(*d)).st_ino == kache::test::stat_of(src).st_ino);
+        CHECK(mode_of(src) == 0755); // rustc refuses to write over an output without write bits
+    }
     SECTION("copy_only makes a separate read-only file") {
         fs::path src = dir / "out" / "app";
         write_file(src, content);
