@@ -58,6 +58,7 @@ struct Daemon::Impl {
 
     std::optional<ipc::Server> server;
     std::unique_ptr<UploadQueue> uploads;
+    SharedPulls pulls; // one download per entry across checks and prefetch; outlives both
     std::unique_ptr<RemoteChecks> checks;
     std::unique_ptr<Prefetcher> prefetch;
     std::unique_ptr<Scrubber> scrub;
@@ -214,11 +215,13 @@ struct Daemon::Impl {
             *store, backend_maker(), log,
             CheckSettings{opt.check_workers, opt.negative_cache, opt.remote_down_backoff,
                           remote::PackLimits::for_max_size(opt.config.max_size), opt.config.remote_check_timeout},
-            [this](const std::vector<ipc::ConnectionId>& to, const ipc::CheckReply& r) { server->post(to, r.to_message()); });
+            [this](const std::vector<ipc::ConnectionId>& to, const ipc::CheckReply& r) { server->post(to, r.to_message()); },
+            &pulls);
         prefetch = std::make_unique<Prefetcher>(
             *store, backend_maker(), log,
             PrefetchSettings{opt.prefetch_workers, opt.prefetch_max_entries, opt.prefetch_max_bytes, opt.prefetch_max_time,
-                             remote::PackLimits::for_max_size(opt.config.max_size)});
+                             remote::PackLimits::for_max_size(opt.config.max_size)},
+            &pulls);
         // Replay intents left by a previous daemon (or written while none ran).
         if (uploading())
             for (auto& d : store->upload_intents()) uploads->enqueue(d);

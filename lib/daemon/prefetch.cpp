@@ -12,8 +12,9 @@ namespace kache::daemon {
 using Clock = std::chrono::steady_clock;
 using hash::Digest;
 
-Prefetcher::Prefetcher(store::Store& store, remote::BackendMaker make_backend, Log& log, PrefetchSettings settings)
-    : store_(store), make_backend_(std::move(make_backend)), log_(log), settings_(settings) {}
+Prefetcher::Prefetcher(store::Store& store, remote::BackendMaker make_backend, Log& log, PrefetchSettings settings,
+                       SharedPulls* pulls)
+    : store_(store), make_backend_(std::move(make_backend)), log_(log), settings_(settings), pulls_(pulls) {}
 
 Prefetcher::~Prefetcher() { stop(); }
 
@@ -47,11 +48,13 @@ std::pair<std::size_t, std::uint64_t> Prefetcher::prefetch_package(remote::Remot
         auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
         if (!k2 || store_.has_entry(*k2)) continue;
         // Marked before the entry lands, as for checks.
-        auto pulled = remote::pull_entry(store_, be, o.key, "prefetched", settings_.pack_limits);
+        auto pull = [&] { return remote::pull_entry(store_, be, o.key, "prefetched", settings_.pack_limits); };
+        auto pulled = pulls_ ? pulls_->pull(o.key, pull) : pull();
         if (!pulled) {
             log_.error("prefetch of " + o.key + ": " + pulled.error().message);
             continue;
         }
+        if (*pulled == 0) continue; // a remote check pulled it: not ours to count
         ++count;
         ++prefetched_;
         bytes += *pulled;

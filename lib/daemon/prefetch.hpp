@@ -4,6 +4,7 @@
 #pragma once
 
 #include "log.hpp"
+#include "pulls.hpp"
 
 #include <kache/remote/sync.hpp>
 #include <kache/store.hpp>
@@ -28,7 +29,9 @@ struct PrefetchSettings {
 
 class Prefetcher {
 public:
-    Prefetcher(store::Store& store, remote::BackendMaker make_backend, Log& log, PrefetchSettings settings);
+    // pulls: shared with the remote checks, so an entry is downloaded once (null: not shared).
+    Prefetcher(store::Store& store, remote::BackendMaker make_backend, Log& log, PrefetchSettings settings,
+               SharedPulls* pulls = nullptr);
     ~Prefetcher(); // stops and joins
     Prefetcher(const Prefetcher&) = delete;
     Prefetcher& operator=(const Prefetcher&) = delete;
@@ -52,6 +55,7 @@ private:
     remote::BackendMaker make_backend_;
     Log& log_;
     PrefetchSettings settings_;
+    SharedPulls* pulls_;
 
     std::mutex mu_;
     std::condition_variable cv_;

@@ -10,8 +10,9 @@ using Clock = std::chrono::steady_clock;
 using hash::Digest;
 
 RemoteChecks::RemoteChecks(store::Store& store, remote::BackendMaker make_backend, Log& log, CheckSettings settings,
-                           Answer answer)
-    : store_(store), make_backend_(std::move(make_backend)), log_(log), settings_(settings), answer_(std::move(answer)) {}
+                           Answer answer, SharedPulls* pulls)
+    : store_(store), make_backend_(std::move(make_backend)), log_(log), settings_(settings), answer_(std::move(answer)),
+      pulls_(pulls) {}
 
 RemoteChecks::~RemoteChecks() { stop(); }
 
@@ -127,7 +128,8 @@ std::pair<ipc::CheckReply, bool> RemoteChecks::run(remote::RemoteBackend* be, co
             for (auto& o : *objects) {
                 // The origin is marked before the entry lands: a wrapper may find
                 // it the moment it is committed, and must count it as remote.
-                auto pulled = remote::pull_entry(store_, *be, o.key, "remote", settings_.pack_limits);
+                auto pull = [&] { return remote::pull_entry(store_, *be, o.key, "remote", settings_.pack_limits); };
+                auto pulled = pulls_ ? pulls_->pull(o.key, pull) : pull();
                 if (!pulled) {
                     err = pulled.error().message;
                     continue;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "log.hpp"
+#include "pulls.hpp"
 
 #include <kache/hash.hpp>
 #include <kache/ipc.hpp>
@@ -49,7 +50,9 @@ public:
     // Delivers a queued check's reply to every connection that asked (from a worker thread).
     using Answer = std::function<void(const std::vector<ipc::ConnectionId>&, const ipc::CheckReply&)>;
 
-    RemoteChecks(store::Store& store, remote::BackendMaker make_backend, Log& log, CheckSettings settings, Answer answer);
+    // pulls: shared with prefetch, so an entry is downloaded once (null: not shared).
+    RemoteChecks(store::Store& store, remote::BackendMaker make_backend, Log& log, CheckSettings settings, Answer answer,
+                 SharedPulls* pulls = nullptr);
     ~RemoteChecks(); // stops and joins the workers
     RemoteChecks(const RemoteChecks&) = delete;
     RemoteChecks& operator=(const RemoteChecks&) = delete;
@@ -88,6 +91,7 @@ private:
     Log& log_;
     CheckSettings settings_;
     Answer answer_;
+    SharedPulls* pulls_;
 
     mutable std::mutex mu_;
     std::condition_variable cv_;

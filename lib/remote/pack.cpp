@@ -302,11 +302,15 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
     for (auto& [d, _] : wanted)
         if (!seen.contains(d) && !store.has_blob(d)) return bad("blob " + d.hex() + " is missing");
 
+    // Each blob was hashed once, as it streamed in: the digest cache is told, so the
+    // first hit on it (which verifies blobs through that cache) does not read it again.
+    hash::FileHashCache digests(store.hash_cache_dir(), store.tmp_dir());
     for (auto& [d, tmp] : staged) {
         fs::path dest = store.blob_path(d);
         if (store.has_blob(d)) continue; // the TempFile's destructor removes the staged copy
         auto c = util::make_parent_and_retry(dest, [&] { return tmp.commit_replace(dest); });
         if (!c) return std::unexpected(c.error());
+        digests.remember(dest, d);
     }
     if (auto w = store.write_entry(*entry); !w) return std::unexpected(w.error());
     return entry;

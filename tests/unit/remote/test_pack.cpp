@@ -10,7 +10,11 @@
 
 #include <zstd.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+
+#include <fstream>
+#include <kache/hash.hpp>
 
 #include <map>
 #include <optional>
@@ -426,4 +430,38 @@ TEST_CASE("pack: a pack larger than the store's share is rejected before its blo
 
     // Within the bound the good pack still unpacks.
     CHECK(unpack(b, dir / "good.pack", e.k2, PackLimits::for_max_size(64ull << 20)));
+}
+
+TEST_CASE("pack: unpack tells the digest cache what it hashed, so a first hit does not read the blobs again",
+          "[pack]") {
+    TempDir dir("kache-pack");
+    auto a = open_store(dir / "a");
+    auto b = open_store(dir / "b");
+    Contents contents;
+    auto e = make_entry(a, contents, /*big_blobs=*/true);
+    REQUIRE(pack(a, e, dir / "e.pack"));
+    REQUIRE(unpack(b, dir / "e.pack", e.k2));
+    hash::FileHashCache cache(b.hash_cache_dir(), b.tmp_dir());
+    std::size_t big = 0;
+    for (auto& [d, bytes] : contents) {
+        if (bytes.size() < hash::FileHashCache::k_min_cached_size) continue;
+        ++big;
+        // Change a byte behind the cache's back (same size, mtime and inode): only a
+        // remembered digest still answers d; a rehash would see the change.
+        fs::path blob = b.blob_path(d);
+        struct stat st {};
+        REQUIRE(::stat(blob.c_str(), &st) == 0);
+        fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+        {
+            std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(0);
+            f.put(static_cast<char>(bytes[0] ^ 1));
+        }
+        timespec times[2] = {st.st_atim, st.st_mtim};
+        REQUIRE(::utimensat(AT_FDCWD, blob.c_str(), times, 0) == 0);
+        auto got = cache.digest(blob, /*ignore_ctime=*/true);
+        REQUIRE(got);
+        CHECK(*got == d);
+    }
+    CHECK(big > 0);
 }
