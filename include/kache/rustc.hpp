@@ -34,8 +34,9 @@ bool takes_value(std::string_view flag);
 // "incremental=/x", "extra-filename" for "extra_filename=-abc".
 std::string codegen_option_name(std::string_view value);
 
-// True for `-C incremental=...`: it names a cache directory and changes neither
-// the outputs nor the key.
+// True for `-C incremental=...`. Its directory (rustc's incremental state, in
+// the build's own target dir) never enters the key; that the compile is
+// incremental does (it changes the code rustc generates).
 bool is_incremental(const Arg& arg);
 
 // A native library request: -l [KIND[:MODIFIERS]=]NAME[:RENAME]
@@ -94,8 +95,8 @@ struct Invocation {
     // where paths appear JSON-escaped.
     bool json_errors() const;
     // The arguments again as rustc reads them (argfiles expanded, canonical
-    // spellings), leaving out `-C incremental` when without_incremental.
-    std::vector<std::string> command_line(bool without_incremental = false) const;
+    // spellings), `-C incremental` included.
+    std::vector<std::string> command_line() const;
 };
 
 // Parses the arguments that follow the compiler path. `@file` arguments are

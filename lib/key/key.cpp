@@ -303,7 +303,7 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
     };
 
     for (auto& a : inv.args) {
-        if (rustc::is_incremental(a)) continue;
+        if (rustc::is_incremental(a)) continue; // the directory: per target dir, never keyed
         if (a.flag == "--extern") {
             auto eq = a.value.find('=');
             if (eq == std::string::npos) {
@@ -378,6 +378,7 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
     key.components = {
         {"recipe", std::string(k_recipe)},
         {"mode", ctx.mode},
+        {"incremental", inv.incremental ? "1" : ""},
         {"compiler", ctx.compiler_identity},
         {"cwd", paths.normalize(ctx.cwd.string())},
         {"args", args_text},
@@ -387,9 +388,13 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
         {"env", env_text},
         {"paths", roots_text},
     };
-    // Absent unless target-cpu=native, so other keys stay as they were.
-    if (ctx.host_cpu.empty())
-        std::erase_if(key.components, [](const Component& c) { return c.name == "host-cpu"; });
+    // Absent unless target-cpu=native / -C incremental, so other keys stay as they
+    // were. An incremental compile generates other code (more codegen units, less
+    // inlining): its result is never served to a non-incremental invocation, nor
+    // the other way round.
+    std::erase_if(key.components, [&](const Component& c) {
+        return (c.name == "host-cpu" && ctx.host_cpu.empty()) || (c.name == "incremental" && !inv.incremental);
+    });
     hash::Hasher h;
     for (auto& c : key.components) {
         h.field(c.name);

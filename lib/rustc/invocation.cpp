@@ -163,7 +163,7 @@ bool Invocation::json_errors() const {
     return false;
 }
 
-std::vector<std::string> Invocation::command_line(bool without_incremental) const {
+std::vector<std::string> Invocation::command_line() const {
     std::vector<std::string> out;
     out.reserve(args.size() * 2);
     for (auto& a : args) {
@@ -171,7 +171,6 @@ std::vector<std::string> Invocation::command_line(bool without_incremental) cons
             out.push_back(a.value);
             continue;
         }
-        if (without_incremental && is_incremental(a)) continue;
         out.push_back(a.flag);
         if (takes_value(a.flag)) out.push_back(a.value);
     }

@@ -78,7 +78,7 @@ std::optional<int> try_hit(Context& ctx);
 
 // ---- record.cpp
 
-// Runs the compiler (remapped, without -C incremental) and records what it
+// Runs the compiler (remapped, -C incremental kept) and records what it
 // produced; the compiler's exit status, or an error when it could not be run.
 Result<int> compile_and_record(Context& ctx);
 

@@ -86,7 +86,9 @@ private:
             // diagnostic paths); the output stream is un-remapped for the reader.
             for (auto& a : c_.paths.remap_args()) cmd.push_back(a);
         }
-        auto args = c_.inv.command_line(/*without_incremental=*/true);
+        // `-C incremental` stays: an edited member compiles at rustc's incremental
+        // speed from the state in its own target dir, which kache never stores.
+        auto args = c_.inv.command_line();
         cmd.insert(cmd.end(), args.begin(), args.end());
         // Without dep-info kache cannot know the inputs; ask rustc for it in a
         // private file (build-script probes compile like this).

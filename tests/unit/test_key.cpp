@@ -395,17 +395,37 @@ TEST_CASE("key: K1 changes with every input that can change the output", "[key][
     }
 }
 
-TEST_CASE("key: -C incremental does not enter K1", "[key][k1]") {
+TEST_CASE("key: incremental mode enters K1, its directory does not", "[key][k1]") {
     TempDir dir;
     PinnedEnv pinned;
     Workspace w(dir / "ws");
     Keyer k;
     auto base = k.key(w.args(), w.ctx());
-    CHECK(k.key(plus(w.args(), {"-C", "incremental=" + (w.ws / "target/debug/incremental").string()}), w.ctx()) ==
-          base);
-    CHECK(k.key(plus(w.args(), {"-Cincremental=/somewhere/else"}), w.ctx()) == base);
+    auto incr = k.key(plus(w.args(), {"-C", "incremental=" + (w.ws / "target/debug/incremental").string()}), w.ctx());
+    // An incremental result is never served to a non-incremental invocation.
+    CHECK(incr != base);
+    // The directory is the build's own: another target dir or checkout shares the key.
+    CHECK(k.key(plus(w.args(), {"-Cincremental=/somewhere/else"}), w.ctx()) == incr);
+    CHECK(k.key(plus(w.args(), {"--codegen=incremental=/x"}), w.ctx()) == incr);
+    Workspace w2(dir / "other-checkout" / "ws");
+    CHECK(k.key(plus(w2.args(), {"-C", "incremental=" + (w2.ws / "target/debug/incremental").string()}), w2.ctx()) ==
+          incr);
     // A real codegen option next to it still counts.
-    CHECK(k.key(plus(w.args(), {"-C", "incremental=/x", "-C", "opt-level=1"}), w.ctx()) != base);
+    CHECK(k.key(plus(w.args(), {"-C", "incremental=/x", "-C", "opt-level=1"}), w.ctx()) != incr);
+
+    // The component is there only for incremental compiles, so other keys stay as they were.
+    auto names = [&](const std::vector<std::string>& args) {
+        auto full = k.try_key(args, w.ctx());
+        REQUIRE(full);
+        std::vector<std::string> out;
+        for (auto& c : full->components) out.push_back(c.name + "=" + c.value);
+        return out;
+    };
+    auto plain = names(w.args());
+    CHECK(std::find(plain.begin(), plain.end(), "incremental=1") == plain.end());
+    auto with = names(plus(w.args(), {"-C", "incremental=/x"}));
+    CHECK(std::find(with.begin(), with.end(), "incremental=1") != with.end());
+    for (auto& c : with) CHECK(c.find("/x") == std::string::npos);
 }
 
 TEST_CASE("key: inputs kache cannot see are unsupported", "[key][k1]") {
