@@ -32,16 +32,17 @@ std::string summary_line(const Report& r) {
 
 void crate_table_text(std::string& out, const std::vector<CrateRow>& rows, std::size_t top, const char* indent) {
     char line[512];
-    std::snprintf(line, sizeof line, "%s%-28s %5s %5s %6s %7s %11s %10s %10s  %s\n", indent, "crate", "hits", "local",
-                  "remote", "misses", "compile", "saved", "bytes", "miss reasons");
+    std::snprintf(line, sizeof line, "%s%-28s %5s %5s %6s %7s %5s %11s %10s %10s  %s\n", indent, "crate", "hits",
+                  "local", "remote", "misses", "other", "compile", "saved", "bytes", "miss reasons");
     out += line;
     std::size_t n = top == 0 ? rows.size() : std::min(top, rows.size());
     for (std::size_t i = 0; i < n; ++i) {
         const Tally& t = rows[i].tally;
         std::string name = rows[i].crate.empty() ? "-" : printable(rows[i].crate);
-        std::snprintf(line, sizeof line, "%s%-28s %5llu %5llu %6llu %7llu %11s %10s %10s  %s\n", indent, name.c_str(),
-                      (unsigned long long)t.hits, (unsigned long long)t.local_hits,
+        std::snprintf(line, sizeof line, "%s%-28s %5llu %5llu %6llu %7llu %5llu %11s %10s %10s  %s\n", indent,
+                      name.c_str(), (unsigned long long)t.hits, (unsigned long long)t.local_hits,
                       (unsigned long long)(t.remote_hits + t.prefetched_hits), (unsigned long long)t.misses,
+                      (unsigned long long)(t.passthroughs + t.errors),
                       seconds_text(t.compile_us).c_str(), seconds_text(t.saved_ms * 1000).c_str(),
                       util::human_bytes(t.bytes_restored + t.bytes_recorded).c_str(), reasons_text(t).c_str());
         out += line;
@@ -82,17 +83,18 @@ void session_table_md(std::string& out, const Report& r) {
 }
 
 void crate_table_md(std::string& out, const std::vector<CrateRow>& rows, std::size_t top) {
-    out += "| crate | hits | local | prefetched | remote | misses | miss reasons | compile | saved | bytes |\n";
-    out += "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n";
+    out += "| crate | hits | local | prefetched | remote | misses | miss reasons | other | compile | saved | bytes |\n";
+    out += "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n";
     std::size_t n = top == 0 ? rows.size() : std::min(top, rows.size());
     for (std::size_t i = 0; i < n; ++i) {
         const Tally& t = rows[i].tally;
         out += "| " + (rows[i].crate.empty() ? std::string("-") : cell(rows[i].crate)) + " | " +
                std::to_string(t.hits) + " | " + std::to_string(t.local_hits) + " | " +
                std::to_string(t.prefetched_hits) + " | " + std::to_string(t.remote_hits) + " | " +
-               std::to_string(t.misses) + " | " + cell(reasons_text(t)) + " | " + seconds_text(t.compile_us) +
-               " | " + seconds_text(t.saved_ms * 1000) + " | " +
-               util::human_bytes(t.bytes_restored + t.bytes_recorded) + " |\n";
+               std::to_string(t.misses) + " | " + cell(reasons_text(t)) + " | " +
+               std::to_string(t.passthroughs + t.errors) + " | " + seconds_text(t.compile_us) + " | " +
+               seconds_text(t.saved_ms * 1000) + " | " + util::human_bytes(t.bytes_restored + t.bytes_recorded) +
+               " |\n";
     }
     if (n < rows.size()) out += "\n… and " + std::to_string(rows.size() - n) + " more crates\n";
 }
@@ -116,7 +118,7 @@ std::string render_text(const Report& r, std::size_t top) {
                util::human_bytes(t.bytes_restored) + ", recorded " + util::human_bytes(t.bytes_recorded) + "\n";
         crate_table_text(out, s.crates, top, "  ");
     }
-    out += "\ntop crates by time (compile time + time saved), all sessions\n";
+    out += "\ntop crates by time (compile time + time saved), all sessions; other = passed through or failed\n";
     crate_table_text(out, r.crates, top, "  ");
     return out;
 }
