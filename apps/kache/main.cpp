@@ -32,6 +32,8 @@ constexpr std::array k_commands = {
     app::Command{"list", "list [CRATE]", "entries in the local store", app::cmd_list},
     app::Command{"purge", "purge [--crate NAME]", "empty the store, or remove one crate's entries", app::cmd_purge},
     app::Command{"gc", "gc", "keep the store under max_size (least recently used go first)", app::cmd_gc},
+    app::Command{"report", "report [--format text|json|markdown|github|trace] [--since DUR] [--output FILE] [--top N]",
+                 "per build session and crate: hits, misses and why, time saved; json, markdown, trace", app::cmd_report},
     app::Command{"doctor", "doctor [--verify] [--repair]",
                  "check the store; --verify re-reads every blob, --repair removes what is corrupt", app::cmd_doctor},
     app::Command{"monitor", "monitor [--since DUR]", "a live view of the current build (q quits)", app::cmd_monitor},

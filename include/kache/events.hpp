@@ -4,7 +4,10 @@
 // One JSON object per line in <cache>/events/events.jsonl, appended with a
 // single write(2) in O_APPEND mode, so concurrent wrappers never interleave:
 //   {"ts_ms":..,"pid":..,"crate":"serde","outcome":"hit","source":"local",
-//    "wrapper_us":..,"compile_us":..,"saved_ms":..,"bytes":..,"reason":""}
+//    "wrapper_us":..,"compile_us":..,"saved_ms":..,"bytes":..,"reason":"",
+//    "session":"4711","start_us":..,"key":"<32 hex>","miss_reason":""}
+// Fields are only ever added: a line written by an older kache (without the
+// last four) still reads, with those left empty or 0.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +29,27 @@ struct Event {
     std::int64_t compile_us = 0;  // time the real compiler ran
     std::int64_t saved_ms = 0;    // for hits: the recorded compile time
     std::uint64_t bytes = 0;      // bytes restored or recorded
-    std::string reason;           // why a passthrough or an error
+    std::string reason;           // why a passthrough or an error; on a miss, why it was not recorded
+    std::string session;          // the build session: the pid of the cargo process that ran the wrapper
+    std::int64_t start_us = 0;    // wall-clock time the wrapper started (µs since the epoch)
+    std::string key;              // hex of the entry's K2 (a hit, a recorded miss), else of K1
+    std::string miss_reason;      // for misses, decided at lookup: new, inputs changed, remote unavailable...
+
+    // When the unit began and how long it took, in µs; for lines without
+    // start_us, derived from ts_ms (its end).
+    std::int64_t begin_us() const;
+    std::int64_t duration_us() const;
 };
+
+// A longer unit is taken to be a corrupt line (durations are clamped to it).
+inline constexpr std::int64_t k_max_unit_us = 7ll * 24 * 3600 * 1000000;
+// Times past this (the year 2286) are taken to be corrupt.
+inline constexpr std::int64_t k_max_time_us = 10'000'000'000'000'000;
+
+// Cheap reasons of a miss, decided at lookup (Event::miss_reason).
+inline constexpr std::string_view k_miss_new = "new";                      // no manifest for this K1
+inline constexpr std::string_view k_miss_inputs_changed = "inputs changed"; // K1 known, no input set matched
+inline constexpr std::string_view k_miss_remote_unavailable = "remote unavailable";
 
 // Appends one event (best effort: a failure to log never affects the build).
 void append(const std::filesystem::path& events_dir, const Event& e);

@@ -24,8 +24,24 @@ std::string to_json(const Event& e) {
     out += ",\"wrapper_us\":" + std::to_string(e.wrapper_us) + ",\"compile_us\":" + std::to_string(e.compile_us) +
            ",\"saved_ms\":" + std::to_string(e.saved_ms) + ",\"bytes\":" + std::to_string(e.bytes) + ",\"reason\":";
     util::append_json_string(out, e.reason);
+    out += ",\"session\":";
+    util::append_json_string(out, e.session);
+    out += ",\"start_us\":" + std::to_string(e.start_us) + ",\"key\":";
+    util::append_json_string(out, e.key);
+    out += ",\"miss_reason\":";
+    util::append_json_string(out, e.miss_reason);
     out += "}";
     return out;
+}
+
+std::int64_t Event::duration_us() const {
+    return std::clamp<std::int64_t>(wrapper_us, 0, k_max_unit_us) + std::clamp<std::int64_t>(compile_us, 0, k_max_unit_us);
+}
+
+std::int64_t Event::begin_us() const {
+    // Clamped so that begin + duration cannot overflow, whatever a line says.
+    if (start_us > 0) return std::min(start_us, k_max_time_us);
+    return std::clamp<std::int64_t>(ts_ms, 0, k_max_time_us / 1000) * 1000 - duration_us();
 }
 
 std::optional<Event> from_json(std::string_view line) {
@@ -47,6 +63,10 @@ std::optional<Event> from_json(std::string_view line) {
     e.outcome = text("outcome");
     e.source = text("source");
     e.reason = text("reason");
+    e.session = text("session");
+    e.key = text("key");
+    e.miss_reason = text("miss_reason");
+    e.start_us = number("start_us");
     e.ts_ms = number("ts_ms");
     e.pid = number("pid");
     e.wrapper_us = number("wrapper_us");

@@ -54,6 +54,8 @@ struct Context {
     bool remapped = true;            // kache adds --remap-path-prefix for the roots
     hash::Digest k1;
     std::vector<key::FileInput> k1_files; // the files K1 hashed, re-checked before recording
+    std::string miss_reason;         // why the last lookup missed (events::k_miss_*), for the event
+    mutable bool remote_unavailable = false; // a remote check could not be asked or answered
 
     // The package as cargo names it (what remote keys and `kache list` use).
     std::string package_name() const;
@@ -68,9 +70,11 @@ struct Context {
 
 // The entry of the newest input set recorded under k1 whose files (by content)
 // and env-dep variables (by value) match now; nullopt on a miss. Corrupt
-// manifests or entries are warned about and treated as a miss.
+// manifests or entries are warned about and treated as a miss. On a miss, *why
+// (if given) says which: events::k_miss_new, k_miss_inputs_changed, or a note.
 std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHashCache& hashes,
-                                       const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1);
+                                       const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1,
+                                       std::string* why = nullptr);
 
 // Restores the entry matching ctx.k1, if any: the exit status to give cargo, or
 // nullopt to compile. A corrupt entry is removed (and its bad blobs) first.

@@ -78,6 +78,7 @@ void hint_session(const config::Config& cfg) {
 
 bool request_remote_check(const Context& c) {
     if (!remote_enabled(c.cfg)) return false;
+    c.remote_unavailable = true; // until the daemon answers
     auto client = ipc::Client::connect(c.cfg.effective_socket_path(), k_connect_timeout);
     if (!client) return false; // no daemon: logged nowhere, the build carries on
     auto request =
@@ -85,6 +86,7 @@ bool request_remote_check(const Context& c) {
     auto reply = client->call(request, c.cfg.remote_check_timeout);
     if (!reply) return false;
     auto check = ipc::CheckReply::from(*reply);
+    c.remote_unavailable = !check || !check->ok;
     return check && check->ok && check->found > 0;
 }
 

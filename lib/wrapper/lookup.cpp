@@ -126,26 +126,32 @@ void drop_corrupt(store::Store& store, const store::Entry& e) {
 } // namespace
 
 std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHashCache& hashes,
-                                       const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1) {
+                                       const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1,
+                                       std::string* why) {
     auto manifest = store.read_manifest(k1);
     if (!manifest) {
-        if (manifest.error().kind == ErrorKind::corrupt) warn(manifest.error().message + " (ignored)");
+        bool corrupt = manifest.error().kind == ErrorKind::corrupt;
+        if (corrupt) warn(manifest.error().message + " (ignored)");
+        if (why) *why = corrupt ? "manifest corrupt" : events::k_miss_new;
         return std::nullopt;
     }
+    if (why) *why = events::k_miss_inputs_changed;
     for (auto& set : manifest->sets) { // newest first
         if (!set_matches(set, hashes, paths, cwd)) continue;
         auto entry = store.read_entry(key::result_key(k1, set));
         if (entry) return std::move(*entry);
         if (entry.error().kind == ErrorKind::corrupt) warn(entry.error().message + " (ignored)");
+        if (why) *why = "entry unreadable";
     }
     return std::nullopt;
 }
 
 std::optional<int> try_hit(Context& c) {
-    auto entry = find_entry(*c.store, *c.hashes, c.paths, c.cwd, c.k1);
+    auto entry = find_entry(*c.store, *c.hashes, c.paths, c.cwd, c.k1, &c.miss_reason);
     if (!entry) return std::nullopt;
     if (auto restored = restore(c, *entry); !restored) {
         warn("cannot restore " + c.crate + " from the cache (" + restored.error().message + "); compiling");
+        c.miss_reason = "restore failed";
         if (restored.error().kind == ErrorKind::corrupt) drop_corrupt(*c.store, *entry);
         return std::nullopt;
     }
@@ -157,6 +163,7 @@ std::optional<int> try_hit(Context& c) {
     ev.wrapper_us = us;
     ev.saved_ms = entry->compile_ms;
     ev.bytes = entry->total_size();
+    ev.key = entry->k2.hex();
     events::append(c.store->events_dir(), ev);
     if (c.cfg.progress) {
         char line[512];

@@ -48,6 +48,8 @@ public:
 
         events::Event ev = c_.event("miss");
         ev.compile_us = compile_us;
+        ev.miss_reason = c_.miss_reason;
+        ev.key = c_.k1.hex();
         // A failed compile is not cached, except a build-script probe (one that did
         // not ask for dep-info) failing with rustc's ordinary error status: its
         // failure is the answer the build script wants, and it depends only on its inputs.
@@ -62,7 +64,9 @@ public:
                 warn("not caching " + c_.crate + ": " + rec.error().message);
         } else {
             ev.bytes = *rec;
-            notify_upload(c_, key::result_key(c_.k1, recorded_set_));
+            auto k2 = key::result_key(c_.k1, recorded_set_);
+            ev.key = k2.hex();
+            notify_upload(c_, k2);
         }
         ev.wrapper_us = c_.elapsed_us() - compile_us;
         events::append(c_.store->events_dir(), ev);

@@ -109,11 +109,14 @@ public:
         // key's lock, which the daemon needs to import).
         if (request_remote_check(c_))
             if (auto code = try_hit(c_)) return *code;
+        std::string local_reason = c_.miss_reason;
+        if (c_.remote_unavailable) local_reason = events::k_miss_remote_unavailable;
 
         // Still a miss: one wrapper compiles under the key's lock; the others wait, then restore.
         auto lock = c_.store->lock_key(c_.k1, c_.cfg.lock_timeout);
         if (!lock) warn("cannot take the build lock (" + lock.error().message + "); compiling without it");
         else if (auto code = try_hit(c_)) return *code;
+        c_.miss_reason = std::move(local_reason); // not what the look-up under the lock saw
         auto status = compile_and_record(c_);
         if (!status) return fallback(status.error().message);
         return *status;
@@ -222,8 +225,13 @@ std::int64_t Context::elapsed_us() const {
 
 events::Event Context::event(const char* outcome) const {
     events::Event ev;
-    ev.ts_ms = util::now_ns() / 1000000;
+    std::int64_t now_ns = util::now_ns();
+    ev.ts_ms = now_ns / 1000000;
+    ev.start_us = now_ns / 1000 - elapsed_us();
     ev.pid = ::getpid();
+    // The cargo process that runs this build (its pid; `report` tells a reused
+    // pid apart by the time between units).
+    ev.session = std::to_string(::getppid());
     ev.crate = crate;
     ev.outcome = outcome;
     return ev;

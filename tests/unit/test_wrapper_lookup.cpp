@@ -146,3 +146,19 @@ TEST_CASE("lookup: a matching set whose entry is gone falls through to an older 
     REQUIRE(hit);
     CHECK(hit->crate == "kept");
 }
+
+TEST_CASE("lookup: a miss says why (for the event log)") {
+    Fixture f;
+    std::string why;
+    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, &why));
+    CHECK(why == events::k_miss_new);
+
+    write_file(f.cwd / "src/lib.rs", "fn main() {}\n");
+    f.record(f.current_set({"src/lib.rs"}), "only");
+    why.clear();
+    REQUIRE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, &why));
+
+    write_file(f.cwd / "src/lib.rs", "fn main() { let _ = 1; }\n");
+    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, &why));
+    CHECK(why == events::k_miss_inputs_changed);
+}
