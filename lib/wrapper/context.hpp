@@ -54,6 +54,7 @@ struct Context {
     bool remapped = true;            // kache adds --remap-path-prefix for the roots
     hash::Digest k1;
     std::vector<key::FileInput> k1_files; // the files K1 hashed, re-checked before recording
+    std::vector<key::Component> k1_components; // what K1 was made of, kept for why-miss on a miss
 
     // The package as cargo names it (what remote keys and `kache list` use).
     std::string package_name() const;

@@ -1,6 +1,7 @@
 // The wrapper's miss: run the real compiler and record its outputs, stdout,
 // stderr and the input set its dep-info names.
 #include "context.hpp"
+#include "miss_notes.hpp"
 #include "path_scan.hpp"
 
 #include <kache/util/fs.hpp>
@@ -63,7 +64,9 @@ public:
         } else {
             ev.bytes = *rec;
             notify_upload(c_, key::result_key(c_.k1, recorded_set_));
+            note_stored_bytes(c_, *rec);
         }
+        note_miss(c_, ev.reason.empty() ? &recorded_set_ : nullptr, ev.reason);
         ev.wrapper_us = c_.elapsed_us() - compile_us;
         events::append(c_.store->events_dir(), ev);
         return result->exit_code;
