@@ -2,6 +2,7 @@
 #include "../common/cli.hpp"
 #include "commands.hpp"
 
+#include <kache/size_cap.hpp>
 #include <kache/util/fs.hpp>
 
 #include <cstdio>
@@ -16,6 +17,8 @@ cli::Spec make_spec() {
         .command = "kache gc",
         .summary = "Keep the local store under max_size: the least recently used entries go first; corrupt\n"
                    "entries and manifests, orphan blobs and dead temp files are removed too.",
+        .options = {{"--if-over-cap", {}, "only when the store's size counter is over max_size, down to 90% of it, "
+                                          "and not while another such trim runs (what a miss starts without a daemon)"}},
     };
 }
 
@@ -28,6 +31,11 @@ int cmd_gc(std::span<const std::string> argv) {
     auto opened = open_configured_store();
     if (!opened) return 1;
     auto& [cfg, store] = *opened;
+    if (args->has("--if-over-cap")) {
+        auto t = store::trim_if_over_cap(store, cfg.max_size);
+        if (!t) std::fprintf(stderr, "kache gc: %s\n", t.error().message.c_str());
+        return t ? 0 : 1;
+    }
     auto r = store.gc(cfg.max_size);
     if (!r) {
         std::fprintf(stderr, "kache gc: %s\n", r.error().message.c_str());

@@ -37,6 +37,7 @@ constexpr std::array k_commands = {
     app::Command{"doctor", "doctor [--verify] [--repair]",
                  "check the store; --verify re-reads every blob, --repair removes what is corrupt", app::cmd_doctor},
     app::Command{"monitor", "monitor [--since DUR]", "a live view of the current build (q quits)", app::cmd_monitor},
+    app::Command{"why-miss", "why-miss CRATE", "what changed since the nearest recorded entry of CRATE", app::cmd_why_miss},
     app::Command{"daemon", "daemon [start|stop|restart|status|log|run|install|uninstall]",
                  "the background daemon that talks to the remote", cmd_daemon},
     app::Command{"sync", "sync [--push] [--pull] [--dry-run] [--allow-partial] [--all] [--jobs N]",

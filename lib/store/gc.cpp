@@ -1,4 +1,6 @@
+#include <kache/size_cap.hpp>
 #include <kache/store.hpp>
+#include <kache/why.hpp>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -235,6 +237,8 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
         if (fs::remove_all(it->path(), ec2) > 0) ++report.temp_files_removed;
     }
     report.bytes_after = usage().blob_bytes;
+    set_size_counter(*this, report.bytes_after); // the wrapper's cheap view of the size, made true again
+    why::prune(*this);
     return report;
 }
 

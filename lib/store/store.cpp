@@ -1,3 +1,4 @@
+#include <kache/size_cap.hpp>
 #include <kache/store.hpp>
 #include <kache/util/private_dir.hpp>
 
@@ -54,6 +55,7 @@ Result<Store> Store::open(const fs::path& root) {
     }
     if (::access((root / "tmp").c_str(), W_OK) != 0)
         return fail(ErrorKind::io, "the cache directory " + root.string() + " is not writable");
+    init_size_counter(Store(root));
     return Store(root);
 }
 

@@ -56,6 +56,7 @@ struct Context {
     std::vector<key::FileInput> k1_files; // the files K1 hashed, re-checked before recording
     std::string miss_reason;         // why the last lookup missed (events::k_miss_*), for the event
     mutable bool remote_unavailable = false; // a remote check could not be asked or answered
+    std::vector<key::Component> k1_components; // what K1 was made of, kept for why-miss on a miss
 
     // The package as cargo names it (what remote keys and `kache list` use).
     std::string package_name() const;

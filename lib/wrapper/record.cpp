@@ -1,6 +1,7 @@
 // The wrapper's miss: run the real compiler and record its outputs, stdout,
 // stderr and the input set its dep-info names.
 #include "context.hpp"
+#include "miss_notes.hpp"
 #include "path_scan.hpp"
 
 #include <kache/util/fs.hpp>
@@ -67,7 +68,9 @@ public:
             auto k2 = key::result_key(c_.k1, recorded_set_);
             ev.key = k2.hex();
             notify_upload(c_, k2);
+            note_stored_bytes(c_, *rec);
         }
+        note_miss(c_, ev.reason.empty() ? &recorded_set_ : nullptr, ev.reason);
         ev.wrapper_us = c_.elapsed_us() - compile_us;
         events::append(c_.store->events_dir(), ev);
         return result->exit_code;

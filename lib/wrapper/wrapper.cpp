@@ -103,6 +103,7 @@ public:
         }
         c_.k1 = k1->digest;
         c_.k1_files = std::move(k1->files);
+        c_.k1_components = std::move(k1->components);
 
         if (auto code = try_hit(c_)) return *code;
         // A local miss: the daemon may find it on the remote (before taking the
