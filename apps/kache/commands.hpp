@@ -24,6 +24,7 @@ int cmd_list(std::span<const std::string> args);
 int cmd_purge(std::span<const std::string> args);
 int cmd_gc(std::span<const std::string> args);
 int cmd_doctor(std::span<const std::string> args);
+int cmd_init(std::span<const std::string> args);
 
 // The configuration (its warnings printed) and the store it names; on failure
 // the error is printed and nullopt returned (the command exits 1).
