@@ -49,7 +49,7 @@ bool is_s3(const config::RemoteConfig& r) { return r.url.rfind("s3://", 0) == 0;
 
 std::string access_fix(const config::RemoteConfig& r) {
     if (is_s3(r))
-        return "check the credentials (KACHE_S3_ACCESS_KEY_ID and KACHE_S3_SECRET_ACCESS_KEY, AWS_ACCESS_KEY_ID and "
+        return "check the credentials (KACHE_S3_ACCESS_KEY and KACHE_S3_SECRET_KEY, AWS_ACCESS_KEY_ID and "
                "AWS_SECRET_ACCESS_KEY, or the profile) and the bucket's policy";
     return "check the remote directory's owner and permissions";
 }
