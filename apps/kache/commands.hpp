@@ -27,6 +27,7 @@ int cmd_doctor(std::span<const std::string> args);
 int cmd_monitor(std::span<const std::string> args);
 int cmd_report(std::span<const std::string> args);
 int cmd_why_miss(std::span<const std::string> args);
+int cmd_init(std::span<const std::string> args);
 
 // The configuration (its warnings printed) and the store it names; on failure
 // the error is printed and nullopt returned (the command exits 1).

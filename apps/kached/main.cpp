@@ -1,6 +1,8 @@
 // kached: the remote side of kache — the daemon (`kached run`), its lifecycle
 // (`kached daemon start|stop|...`, reached as `kache daemon ...`), and
 // `kache sync`. The wrapper binary never loads libcurl; it hands remote work here.
+#include "doctor_remote.hpp"
+
 #include <kache/config.hpp>
 #include <kache/daemon.hpp>
 #include <kache/daemon/service.hpp>
@@ -225,6 +227,7 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "sync") return cmd_sync({args.begin() + 1, args.end()});
     if (!args.empty() && args[0] == "run") return cmd_run();
     if (!args.empty() && args[0] == "daemon") return cmd_daemon({args.begin() + 1, args.end()});
+    if (!args.empty() && args[0] == "doctor-remote") return kache::app::cmd_doctor_remote({args.begin() + 1, args.end()});
     if (!args.empty() && (args[0] == "--version" || args[0] == "-V")) {
         std::printf("kached %s\n", KACHE_VERSION);
         return 0;

@@ -38,7 +38,7 @@ unreferenced_blobs() {
 # store_is_whole WHAT: doctor --verify clean; gc leaves no temp file nor orphan blob.
 store_is_whole() {
   local rc=0
-  "$KACHE" doctor --verify >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
+  "$KACHE" doctor --verify --store-only >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
   [[ $rc == 0 ]] || fail "$1: kache doctor --verify exited $rc: $(cat "$TEST_TMP/doctor.out")"
   "$KACHE" gc >"$TEST_TMP/gc.out" 2>&1 || fail "$1: kache gc failed: $(cat "$TEST_TMP/gc.out")"
   assert_eq "$(tmp_files)" 0 "$1: temp files after kache gc ($(find "$KACHE_CACHE_DIR/tmp" -type f -printf '%f %s bytes, ' 2>/dev/null))"

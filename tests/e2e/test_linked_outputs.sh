@@ -34,7 +34,7 @@ assert_linked() {
 
 verify_store() {
   local rc=0
-  "$KACHE" doctor --verify >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
+  "$KACHE" doctor --verify --store-only >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
   [[ $rc == 0 ]] || fail "kache doctor --verify $1 (exit $rc): $(tail -5 "$TEST_TMP/doctor.out")"
 }
 

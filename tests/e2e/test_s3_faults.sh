@@ -61,7 +61,7 @@ for faults in down reset=1 slowdown=1 error500=1 truncate=1 "reset=0.25 slowdown
   (( rc < 128 )) || fail "kache sync --pull under '$faults' died of signal $(( rc - 128 ))"
   [[ $faults == *=0* || $rc != 0 ]] || fail "kache sync --pull under '$faults' reported success: $(cat "$TEST_TMP/pull.out")"
   rc=0
-  "$KACHE" doctor --verify >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
+  "$KACHE" doctor --verify --store-only >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
   [[ $rc == 0 ]] || fail "kache doctor --verify after the pull under '$faults' exited $rc: $(cat "$TEST_TMP/doctor.out")"
 done
 

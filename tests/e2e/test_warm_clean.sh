@@ -11,7 +11,7 @@ ws=$(new_workspace ws)
 # them must have left the store's content as it was: `kache doctor --verify` is clean.
 assert_store_intact() {
   local rc=0
-  "$KACHE" doctor --verify >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
+  "$KACHE" doctor --verify --store-only >"$TEST_TMP/doctor.out" 2>&1 || rc=$?
   [[ $rc == 0 ]] || fail "$1: kache doctor --verify (exit $rc): $(tail -5 "$TEST_TMP/doctor.out")"
 }
 
