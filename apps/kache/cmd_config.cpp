@@ -8,10 +8,8 @@
 
 namespace kache::app {
 
-namespace {
-
 // Built on call: a namespace-scope Spec would allocate at every start-up, hits included.
-cli::Spec make_spec() {
+cli::Spec spec_config() {
     return {
         .command = "kache config",
         .summary = "The resolved configuration: every key, its value, and where it came from (the default, the\n"
@@ -20,6 +18,8 @@ cli::Spec make_spec() {
         .details = "Credentials in [remote] (keys naming KEY, SECRET, TOKEN or PASSWORD) are not shown.",
     };
 }
+
+namespace {
 
 std::string where(const config::Setting& s) {
     if (s.source == config::Source::default_value) return "default";
@@ -30,7 +30,7 @@ std::string where(const config::Setting& s) {
 } // namespace
 
 int cmd_config(std::span<const std::string> argv) {
-    const auto spec = make_spec();
+    const auto spec = spec_config();
     auto args = cli::parse(spec, argv);
     if (!args) return args.error();
     auto d = config::describe();
