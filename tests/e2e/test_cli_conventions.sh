@@ -3,8 +3,8 @@
 # sources, binary sizes, daemon without a subcommand, daemon log with no daemon, completions,
 # stats --since, list --sort, gc --max-age.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-export HOME=$TEST_TMP/home XDG_CONFIG_HOME= KACHE_CONFIG=
-mkdir -p "$HOME/.config/kache"
+# HOME stays (rustup needs it); the config file is named by KACHE_CONFIG.
+export KACHE_CONFIG=$TEST_TMP/config.toml
 run() { krc=0; "$KACHE" "$@" >"$TEST_TMP/o" 2>"$TEST_TMP/e" || krc=$?; }
 
 note "--help exits 0 and prints usage"
@@ -32,7 +32,7 @@ assert_eq "$rc" 1 "kache daemon log with no daemon ever"
 grep -q 'has not run' "$TEST_TMP/e" || fail "daemon log: $(cat "$TEST_TMP/e")"
 
 note "config sources and sizes"
-echo 'max_size = "20G"' >"$HOME/.config/kache/config.toml"
+echo 'max_size = "20G"' >"$KACHE_CONFIG"
 run config; assert_eq "$krc" 0 "kache config"
 grep -Eq '^max_size +20\.0 GiB +file .*config.toml' "$TEST_TMP/o" || fail "max_size: $(cat "$TEST_TMP/o")"
 grep -Eq '^progress +false +default' "$TEST_TMP/o" || fail "progress default: $(cat "$TEST_TMP/o")"
