@@ -1,4 +1,4 @@
-// kache gc: keep the store under max_size, least recently used first.
+// kache gc: keep the store under max_size, least recently used first; --max-age drops stale entries.
 #include "../common/cli.hpp"
 #include "commands.hpp"
 
@@ -9,25 +9,31 @@
 
 namespace kache::app {
 
-namespace {
-
 // Built on call: a namespace-scope Spec would allocate at every start-up, hits included.
-cli::Spec make_spec() {
+cli::Spec spec_gc() {
     return {
         .command = "kache gc",
         .summary = "Keep the local store under max_size: the least recently used entries go first; corrupt\n"
                    "entries and manifests, orphan blobs and dead temp files are removed too.",
-        .options = {{"--if-over-cap", {}, "only when the store's size counter is over max_size, down to 90% of it, "
+        .options = {{"--max-age", "DUR", "also remove entries not used for DUR (90s, 15m, 12h, 7d, 2w)"},
+                    {"--if-over-cap", {}, "only when the store's size counter is over max_size, down to 90% of it, "
                                           "and not while another such trim runs (what a miss starts without a daemon)"}},
+        .details = "An entry is used when it is recorded or restored. Entries the daemon has still to upload\n"
+                   "are kept whatever their age.",
     };
 }
 
-} // namespace
-
 int cmd_gc(std::span<const std::string> argv) {
-    const auto spec = make_spec();
+    const auto spec = spec_gc();
     auto args = cli::parse(spec, argv);
     if (!args) return args.error();
+    std::int64_t max_age_ns = 0;
+    if (auto v = args->value("--max-age")) {
+        auto d = cli::parse_duration(*v);
+        if (!d) return cli::usage_error(spec, "--max-age: " + d.error());
+        if (d->count() == 0) return cli::usage_error(spec, "--max-age: must be more than 0s");
+        max_age_ns = std::int64_t(d->count()) * 1000000000;
+    }
     auto opened = open_configured_store();
     if (!opened) return 1;
     auto& [cfg, store] = *opened;
@@ -36,7 +42,7 @@ int cmd_gc(std::span<const std::string> argv) {
         if (!t) std::fprintf(stderr, "kache gc: %s\n", t.error().message.c_str());
         return t ? 0 : 1;
     }
-    auto r = store.gc(cfg.max_size);
+    auto r = store.gc(cfg.max_size, max_age_ns);
     if (!r) {
         std::fprintf(stderr, "kache gc: %s\n", r.error().message.c_str());
         return 1;

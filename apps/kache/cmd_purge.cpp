@@ -6,10 +6,8 @@
 
 namespace kache::app {
 
-namespace {
-
 // Built on call: a namespace-scope Spec would allocate at every start-up, hits included.
-cli::Spec make_spec() {
+cli::Spec spec_purge() {
     return {
         .command = "kache purge",
         .summary = "Empty the local store, or remove the entries of one crate.",
@@ -17,10 +15,8 @@ cli::Spec make_spec() {
     };
 }
 
-} // namespace
-
 int cmd_purge(std::span<const std::string> argv) {
-    const auto spec = make_spec();
+    const auto spec = spec_purge();
     auto args = cli::parse(spec, argv);
     if (!args) return args.error();
     std::string crate = args->value("--crate").value_or("");

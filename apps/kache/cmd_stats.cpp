@@ -12,25 +12,28 @@
 
 namespace kache::app {
 
-namespace {
-
 // Built on call: a namespace-scope Spec would allocate at every start-up, hits included.
-cli::Spec make_spec() {
+cli::Spec spec_stats() {
     return {
         .command = "kache stats",
         .summary = "Hits, misses, hit rate, time saved, store size and the daemon's state.",
         .options = {{"--json", {}, "one JSON object instead of text"},
-                    {"--zero", {}, "clear the statistics (the event log) and exit"}},
+                    {"--zero", {}, "clear the statistics (the event log) and exit"},
+                    {"--since", "DUR", "count only builds of the last DUR (90s, 15m, 12h, 7d, 2w)"}},
     };
 }
 
-} // namespace
-
 int cmd_stats(std::span<const std::string> argv) {
-    const auto spec = make_spec();
+    const auto spec = spec_stats();
     auto args = cli::parse(spec, argv);
     if (!args) return args.error();
     bool json = args->has("--json"), zero = args->has("--zero");
+    std::int64_t since_ms = 0; // events at or after this time count; 0: all
+    if (auto v = args->value("--since")) {
+        auto d = cli::parse_duration(*v);
+        if (!d) return cli::usage_error(spec, "--since: " + d.error());
+        since_ms = util::now_ns() / 1000000 - std::int64_t(d->count()) * 1000;
+    }
     auto opened = open_configured_store();
     if (!opened) return 1;
     auto& [cfg, store] = *opened;
@@ -39,7 +42,9 @@ int cmd_stats(std::span<const std::string> argv) {
         std::printf("statistics cleared\n");
         return 0;
     }
-    auto s = events::summarize(events::read_all(store.events_dir()));
+    auto all = events::read_all(store.events_dir());
+    if (since_ms > 0) std::erase_if(all, [&](const events::Event& e) { return e.ts_ms < since_ms; });
+    auto s = events::summarize(all);
     auto u = store.usage();
     std::string daemon = "offline";
     if (auto c = ipc::Client::connect(cfg.effective_socket_path(), std::chrono::milliseconds(100))) {

@@ -1,4 +1,5 @@
 // kache: the RUSTC_WRAPPER (when argv[1] names a compiler) and the CLI.
+#include "../common/kached_specs.hpp"
 #include "commands.hpp"
 
 #include <kache/util/process.hpp>
@@ -28,10 +29,15 @@ int cmd_daemon(std::span<const std::string> args) { return run_kached("daemon", 
 
 // Every subcommand, in the order `kache --help` lists them.
 constexpr std::array k_commands = {
-    app::Command{"stats", "stats [--json] [--zero]", "hits, misses, hit rate, time saved, store size", app::cmd_stats},
-    app::Command{"list", "list [CRATE]", "entries in the local store", app::cmd_list},
-    app::Command{"purge", "purge [--crate NAME]", "empty the store, or remove one crate's entries", app::cmd_purge},
-    app::Command{"gc", "gc", "keep the store under max_size (least recently used go first)", app::cmd_gc},
+    app::Command{"stats", "stats [--json] [--zero] [--since DUR]", "hits, misses, hit rate, time saved, store size",
+                 app::cmd_stats, app::spec_stats},
+    app::Command{"list", "list [--sort KEY] [CRATE]", "entries in the local store", app::cmd_list, app::spec_list},
+    app::Command{"purge", "purge [--crate NAME]", "empty the store, or remove one crate's entries", app::cmd_purge,
+                 app::spec_purge},
+    app::Command{"gc", "gc [--max-age DUR] [--if-over-cap]", "keep the store under max_size (least recently used go first)",
+                 app::cmd_gc, app::spec_gc},
+    app::Command{"config", "config [--json]", "the resolved configuration and where each value came from",
+                 app::cmd_config, app::spec_config},
     app::Command{"report", "report [--format text|json|markdown|github|trace] [--since DUR] [--output FILE] [--top N]",
                  "per build session and crate: hits, misses and why, time saved; json, markdown, trace", app::cmd_report},
     app::Command{"doctor", "doctor [--verify] [--repair] [--store-only]",
@@ -41,9 +47,12 @@ constexpr std::array k_commands = {
     app::Command{"init", "init [-y] [--no-service] [--check]",
                  "make cargo use kache, write the config file, run the daemon as a user service", app::cmd_init},
     app::Command{"daemon", "daemon [start|stop|restart|status|log|run|install|uninstall]",
-                 "the background daemon that talks to the remote", cmd_daemon},
+                 "the background daemon that talks to the remote (alone: its status)", cmd_daemon, cli::daemon_spec,
+                 cli::daemon_subcommand_specs},
     app::Command{"sync", "sync [--push] [--pull] [--dry-run] [--allow-partial] [--all] [--jobs N]",
-                 "exchange entries with the remote (S3 or a shared directory)", cmd_sync},
+                 "exchange entries with the remote (S3 or a shared directory)", cmd_sync, cli::sync_spec},
+    app::Command{"completions", "completions bash|zsh|fish", "print a shell completion script",
+                 app::cmd_completions, app::spec_completions},
 };
 
 constexpr const char* k_intro = R"(kache — a build cache for Rust
@@ -64,6 +73,8 @@ Environment (overrides ~/.config/kache/config.toml):
   KACHE_KEY_ENV_VARS     extra variables that belong in the cache key (A,B)
   KACHE_PRESERVE_INCREMENTAL=1   leave incremental compiles alone (not cached)
   KACHE_CONFIG           config file to read instead of the default
+  KACHE_LOG              error|warn|info|debug: error hides kache's warnings (default warn)
+  (kache config shows every setting and where it came from)
 )";
 
 void print_usage(std::FILE* out) {
@@ -76,6 +87,8 @@ void print_usage(std::FILE* out) {
 }
 
 } // namespace
+
+std::span<const kache::app::Command> kache::app::command_table() { return k_commands; }
 
 int main(int argc, char** argv) {
     // Wrapper mode: cargo runs `kache <rustc> ...`, or `kache <workspace wrapper> <rustc> ...`

@@ -63,7 +63,34 @@ Config load();
 // Loads from an explicit file (may be absent) and the environment.
 Config load_from(const std::filesystem::path& file);
 
-// Parses "20G", "512M", "1.5GiB", "1000000" into bytes.
+// Parses "20G", "512M", "1.5GiB", "1000000" into bytes. Every unit is binary:
+// K/KB/KiB is 1024, M 1024^2, G 1024^3, T 1024^4 (util::human_bytes prints the same units).
 Result<std::uint64_t> parse_size(std::string_view text);
+
+// True for the levels KACHE_LOG and log_level take: error, warn, info, debug (trace is debug).
+bool valid_log_level(std::string_view level);
+
+// Where a setting's value came from.
+enum class Source { default_value, file, environment };
+
+// One resolved setting, for `kache config`.
+struct Setting {
+    std::string key;     // "max_size", "remote.url"
+    std::string value;   // as users write it ("20.0 GiB", "true"); secrets elided
+    Source source = Source::default_value;
+    std::string origin;  // the file's path, or the variable's name; "" for a default
+};
+
+// The resolved configuration with the source of every setting. Costs more than
+// load() (it records each key), so only `kache config` calls it.
+struct Described {
+    std::filesystem::path file; // the config file looked for (read if config.config_file is set)
+    Config config;
+    std::vector<Setting> settings;
+};
+Described describe();
+
+// "default", "file", "environment".
+std::string_view source_name(Source s);
 
 } // namespace kache::config

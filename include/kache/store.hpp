@@ -198,7 +198,8 @@ public:
     // one an upload intent names), then blobs no entry references (once no writer may
     // still be recording them, at most an hour) and temp files whose writer is gone
     // (its flock released, the pid in its name dead) or older than an hour.
-    Result<GcReport> gc(std::uint64_t max_bytes);
+    // With max_age_ns > 0, entries not used for that long go too (`kache gc --max-age`).
+    Result<GcReport> gc(std::uint64_t max_bytes, std::int64_t max_age_ns = 0);
 
 private:
     explicit Store(fs::path root) : root_(std::move(root)) {}

@@ -1,3 +1,5 @@
+#include "origins.hpp"
+
 #include <kache/config.hpp>
 #include <kache/util/fs.hpp>
 
@@ -53,6 +55,10 @@ Result<std::uint64_t> parse_size(std::string_view text) {
     return static_cast<std::uint64_t>(bytes);
 }
 
+bool valid_log_level(std::string_view level) {
+    return level == "error" || level == "warn" || level == "info" || level == "debug" || level == "trace";
+}
+
 namespace {
 
 fs::path default_cache_dir() {
@@ -76,6 +82,12 @@ fs::path default_config_file() {
 struct FileReader {
     Config& cfg;
     std::string file;
+    Origins* origins = nullptr; // only `kache config` asks where values came from
+
+    // A key that added no warning was taken.
+    void note(const std::string& key, std::size_t warnings_before) {
+        if (origins && cfg.warnings.size() == warnings_before) (*origins)[key] = {Source::file, file};
+    }
 
     void warn(std::string_view key, std::string_view problem) {
         cfg.warnings.push_back(file + ": key '" + std::string(key) + "': " + std::string(problem) +
@@ -145,6 +157,14 @@ struct FileReader {
     void read(const toml::table& t) {
         for (auto& [k, node] : t) {
             std::string key(k.str());
+            std::size_t before = cfg.warnings.size();
+            read_key(key, node);
+            if (key != "remote") note(key, before);
+        }
+    }
+
+    void read_key(const std::string& key, const toml::node& node) {
+        {
             if (key == "cache_dir") {
                 std::string s;
                 string(node, key, s);
@@ -172,7 +192,7 @@ struct FileReader {
             else if (key == "log_level") {
                 std::string s;
                 string(node, key, s);
-                if (s == "trace" || s == "debug" || s == "info" || s == "warn" || s == "error") cfg.log_level = s;
+                if (valid_log_level(s)) cfg.log_level = s;
                 else if (!s.empty()) warn(key, "expected trace, debug, info, warn or error, got \"" + s + "\"");
             } else if (key == "socket_path") {
                 std::string s;
@@ -207,12 +227,9 @@ struct FileReader {
         for (auto& [k, node] : t) {
             std::string key(k.str());
             std::string qualified = "remote." + key;
-            if (key == "read_only") boolean(node, qualified, cfg.remote.read_only);
-            else if (key == "url") string(node, qualified, cfg.remote.url);
-            else if (key == "type") string(node, qualified, type);
-            else if (auto s = node.value_exact<std::string>()) cfg.remote.options[key] = *s;
-            else if (auto i = node.value_exact<std::int64_t>()) cfg.remote.options[key] = std::to_string(*i);
-            else wrong_type(node, qualified, "a string");
+            std::size_t before = cfg.warnings.size();
+            read_remote_key(key, qualified, node, type);
+            note(qualified, before);
         }
         if (cfg.remote.url.empty()) {
             if (type == "s3" && cfg.remote.options.contains("bucket"))
@@ -221,11 +238,23 @@ struct FileReader {
                 cfg.remote.url = "file://" + cfg.remote.options["dir"];
             else if (!type.empty() && type != "s3" && type != "filesystem")
                 cfg.remote.url = type + "://";
+            if (!cfg.remote.url.empty()) note("remote.url", cfg.warnings.size());
+        }
+    }
+
+    void read_remote_key(const std::string& key, const std::string& qualified, const toml::node& node, std::string& type) {
+        {
+            if (key == "read_only") boolean(node, qualified, cfg.remote.read_only);
+            else if (key == "url") string(node, qualified, cfg.remote.url);
+            else if (key == "type") string(node, qualified, type);
+            else if (auto s = node.value_exact<std::string>()) cfg.remote.options[key] = *s;
+            else if (auto i = node.value_exact<std::int64_t>()) cfg.remote.options[key] = std::to_string(*i);
+            else wrong_type(node, qualified, "a string");
         }
     }
 };
 
-void read_file(Config& cfg, const fs::path& file) {
+void read_file(Config& cfg, const fs::path& file, Origins* origins) {
     if (file.empty() || ::access(file.c_str(), F_OK) != 0) return;
     cfg.config_file = file;
     auto text = util::read_file_bounded(file, k_max_config_bytes);
@@ -249,55 +278,64 @@ void read_file(Config& cfg, const fs::path& file) {
                                std::string(err.description()) + "; the file is ignored (fix the syntax)");
         return;
     }
-    FileReader{cfg, file.string()}.read(parsed.table());
+    FileReader{cfg, file.string(), origins}.read(parsed.table());
 }
 
-void read_env(Config& cfg) {
+void read_env(Config& cfg, Origins* origins) {
     auto warn_env = [&](const char* name, std::string_view problem) {
         cfg.warnings.push_back(std::string("environment variable ") + name + ": " + std::string(problem) +
                                "; using the default");
     };
+    // Records that key's value came from the variable (only for `kache config`).
+    auto took = [&](const char* key, const char* name) {
+        if (origins) (*origins)[key] = {Source::environment, name};
+    };
     if (auto v = util::env("KACHE_CACHE_DIR"); v && !v->empty()) {
-        if ((*v)[0] == '/') cfg.cache_dir = *v;
+        if ((*v)[0] == '/') cfg.cache_dir = *v, took("cache_dir", "KACHE_CACHE_DIR");
         else warn_env("KACHE_CACHE_DIR", "expected an absolute path, got \"" + *v + "\"");
     }
     if (auto v = util::env("KACHE_MAX_SIZE"); v && !v->empty()) {
-        if (auto s = parse_size(*v); s && *s >= k_min_max_size) cfg.max_size = *s;
+        if (auto s = parse_size(*v); s && *s >= k_min_max_size) cfg.max_size = *s, took("max_size", "KACHE_MAX_SIZE");
         else if (s) warn_env("KACHE_MAX_SIZE", "\"" + *v + "\" is too small: expected at least 1M");
         else warn_env("KACHE_MAX_SIZE", s.error().message);
     }
     if (auto v = util::env("KACHE_SCRUB_RATE"); v && !v->empty()) {
-        if (auto s = parse_size(*v)) cfg.scrub_rate = *s;
+        if (auto s = parse_size(*v)) cfg.scrub_rate = *s, took("scrub_rate", "KACHE_SCRUB_RATE");
         else warn_env("KACHE_SCRUB_RATE", s.error().message);
     }
     if (auto v = util::env("KACHE_KEY_ENV_VARS")) {
         for (auto& name : util::split_list(*v)) cfg.key_env_vars.push_back(name);
+        if (!v->empty()) took("key_env_vars", "KACHE_KEY_ENV_VARS");
     }
-    auto flag = [&](const char* name, bool& out) {
-        if (auto v = util::env(name); v && !v->empty()) out = util::env_flag(name);
+    auto flag = [&](const char* name, bool& out, const char* key) {
+        if (auto v = util::env(name); v && !v->empty()) out = util::env_flag(name), took(key, name);
     };
-    flag("KACHE_DISABLED", cfg.disabled);
-    flag("KACHE_PRESERVE_INCREMENTAL", cfg.preserve_incremental);
-    flag("KACHE_PROGRESS", cfg.progress);
-    flag("KACHE_VERIFY_BLOBS", cfg.verify_blobs);
-    flag("KACHE_PREFETCH", cfg.prefetch);
-    flag("KACHE_REMOTE_READONLY", cfg.remote.read_only);
-    flag("KACHE_DAEMON_FOREGROUND", cfg.daemon_foreground);
-    if (auto v = util::env("KACHE_LOG"); v && !v->empty()) cfg.log_level = *v;
+    flag("KACHE_DISABLED", cfg.disabled, "disabled");
+    flag("KACHE_PRESERVE_INCREMENTAL", cfg.preserve_incremental, "preserve_incremental");
+    flag("KACHE_PROGRESS", cfg.progress, "progress");
+    flag("KACHE_VERIFY_BLOBS", cfg.verify_blobs, "verify_blobs");
+    flag("KACHE_PREFETCH", cfg.prefetch, "prefetch");
+    flag("KACHE_REMOTE_READONLY", cfg.remote.read_only, "remote.read_only");
+    flag("KACHE_DAEMON_FOREGROUND", cfg.daemon_foreground, "daemon_foreground");
+    if (auto v = util::env("KACHE_LOG"); v && !v->empty()) {
+        if (valid_log_level(*v)) cfg.log_level = *v, took("log_level", "KACHE_LOG");
+        else warn_env("KACHE_LOG", "unknown level \"" + *v + "\": expected error, warn, info or debug");
+    }
     if (auto v = util::env("KACHE_SOCKET_PATH"); v && !v->empty()) {
-        if ((*v)[0] == '/') cfg.socket_path = *v;
+        if ((*v)[0] == '/') cfg.socket_path = *v, took("socket_path", "KACHE_SOCKET_PATH");
         else warn_env("KACHE_SOCKET_PATH", "expected an absolute path");
     }
     if (auto v = util::env("KACHE_REMOTE_CHECK_TIMEOUT_MS"); v && !v->empty()) {
         char* end = nullptr;
         long ms = std::strtol(v->c_str(), &end, 10);
-        if (*end == 0 && ms >= 0 && ms <= k_max_remote_check_timeout_ms) cfg.remote_check_timeout = std::chrono::milliseconds(ms);
+        if (*end == 0 && ms >= 0 && ms <= k_max_remote_check_timeout_ms) cfg.remote_check_timeout = std::chrono::milliseconds(ms),
+                                                                            took("remote_check_timeout_ms", "KACHE_REMOTE_CHECK_TIMEOUT_MS");
         else warn_env("KACHE_REMOTE_CHECK_TIMEOUT_MS", "expected a number of milliseconds");
     }
     if (auto v = util::env("KACHE_DAEMON_IDLE_TIMEOUT"); v && !v->empty()) {
         char* end = nullptr;
         long s = std::strtol(v->c_str(), &end, 10);
-        if (*end == 0 && s >= 0 && s <= k_max_daemon_idle_timeout_s) cfg.daemon_idle_timeout_s = s;
+        if (*end == 0 && s >= 0 && s <= k_max_daemon_idle_timeout_s) cfg.daemon_idle_timeout_s = s, took("daemon_idle_timeout", "KACHE_DAEMON_IDLE_TIMEOUT");
         else warn_env("KACHE_DAEMON_IDLE_TIMEOUT", "expected a number of seconds");
     }
     // Remote selection: a shared directory, or S3 settings (the S3 backend reads
@@ -305,24 +343,32 @@ void read_env(Config& cfg) {
     if (auto v = util::env("KACHE_REMOTE_DIR"); v && !v->empty()) {
         cfg.remote.url = "file://" + *v;
         cfg.remote.options["dir"] = *v;
+        took("remote.url", "KACHE_REMOTE_DIR");
+        took("remote.dir", "KACHE_REMOTE_DIR");
     }
-    if (auto v = util::env("KACHE_REMOTE"); v && !v->empty()) cfg.remote.url = *v;
+    if (auto v = util::env("KACHE_REMOTE"); v && !v->empty()) cfg.remote.url = *v, took("remote.url", "KACHE_REMOTE");
     if (auto v = util::env("KACHE_S3_BUCKET"); v && !v->empty()) {
         cfg.remote.options["bucket"] = *v;
         std::string prefix = util::env("KACHE_S3_PREFIX").value_or(cfg.remote.options["prefix"]);
         cfg.remote.url = "s3://" + *v + "/" + prefix;
+        took("remote.url", "KACHE_S3_BUCKET");
+        took("remote.bucket", "KACHE_S3_BUCKET");
     }
 }
 
 } // namespace
 
-Config load_from(const fs::path& file) {
+Config load_with_origins(const fs::path& file, Origins* origins) {
     Config cfg;
     cfg.cache_dir = default_cache_dir();
-    read_file(cfg, file);
-    read_env(cfg);
+    read_file(cfg, file, origins);
+    read_env(cfg, origins);
     return cfg;
 }
+
+fs::path config_file_path() { return default_config_file(); }
+
+Config load_from(const fs::path& file) { return load_with_origins(file, nullptr); }
 
 Config load() { return load_from(default_config_file()); }
 

@@ -139,7 +139,7 @@ bool parses_or_unknown(const fs::path& p, std::uint64_t max_bytes, Parse parse) 
 
 void Store::touch_entry(const hash::Digest& k2) const { (void)util::touch_now(entry_path(k2)); }
 
-Result<GcReport> Store::gc(std::uint64_t max_bytes) {
+Result<GcReport> Store::gc(std::uint64_t max_bytes, std::int64_t max_age_ns) {
     GcReport report;
     std::int64_t now = util::now_ns();
     // Never evict an entry the daemon still has to upload.
@@ -191,9 +191,11 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes) {
     for (auto& [d, n] : refs)
         if (auto size = blob_size.find(d); n > 0 && size != blob_size.end()) total += size->second;
 
-    // Drop least-recently-used entries until the referenced blobs fit.
+    // Drop least-recently-used entries until the referenced blobs fit, and (with a
+    // max age) every entry unused for longer.
+    const std::int64_t expired_before = max_age_ns > 0 ? now - max_age_ns : 0;
     for (auto& it : items) {
-        if (total <= max_bytes) break;
+        if (total <= max_bytes && it.used >= expired_before) break;
         if (keep.contains(it.entry.k2)) continue;
         if (!remove_entry(it.entry.k2)) continue;
         ++report.entries_removed;

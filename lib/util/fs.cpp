@@ -407,11 +407,12 @@ bool env_flag(const char* name) {
 }
 
 std::string human_bytes(std::uint64_t bytes) {
-    const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+    // Binary units, the same ones config::parse_size reads ("20G" is 20 GiB and prints so).
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
     double v = static_cast<double>(bytes);
     int u = 0;
-    while (v >= 1000.0 && u < 4) {
-        v /= 1000.0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
         ++u;
     }
     char buf[32];

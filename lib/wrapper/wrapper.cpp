@@ -38,12 +38,16 @@ int exec_compiler(const std::vector<std::string>& cmd) {
     return 127;
 }
 
+// Set from log_level once the configuration is read; before that, warnings print.
+bool warnings_off = false;
+
 class Run {
 public:
     explicit Run(const std::vector<std::string>& argv) { c_.argv = argv; }
 
     int go() {
         c_.cfg = config::load();
+        warnings_off = c_.cfg.log_level == "error"; // KACHE_LOG=error: no warning lines
         if (c_.cfg.disabled) return exec_compiler(c_.argv);
         hint_session(c_.cfg);
 
@@ -206,7 +210,9 @@ private:
 
 } // namespace
 
-void warn(const std::string& msg) { util::write_all(2, "kache: warning: " + msg + "\n"); }
+void warn(const std::string& msg) {
+    if (!warnings_off) util::write_all(2, "kache: warning: " + msg + "\n");
+}
 
 std::string Context::package_name() const {
     auto pkg = util::env("CARGO_PKG_NAME");

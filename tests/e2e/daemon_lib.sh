@@ -131,8 +131,10 @@ intents() {
 
 # status_field NAME: one field of `kache daemon status --json` for the current machine.
 status_field() {
-  local json
-  json=$("$KACHE" daemon status --json) || fail "kache daemon status --json failed"
+  local json rc=0
+  # Exit 3 means no daemon runs: the JSON still says so (running false, pid 0).
+  json=$("$KACHE" daemon status --json) || rc=$?
+  [[ $rc -eq 0 || $rc -eq 3 ]] || fail "kache daemon status --json failed (exit $rc)"
   python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])

@@ -340,3 +340,32 @@ TEST_CASE("config: out-of-range values keep the default", "[config]") {
     CHECK(mentions(cfg.warnings[0], "KACHE_MAX_SIZE"));
     CHECK(cfg.max_size == 20 * GiB);
 }
+
+TEST_CASE("config: KACHE_LOG levels and describe() sources", "[config]") {
+    CleanEnv clean;
+    TempDir dir;
+    write_file(dir.path() / "config.toml", "max_size = \"20G\"\n");
+    ScopedEnv cfgfile("KACHE_CONFIG", (dir.path() / "config.toml").c_str());
+    ScopedEnv progress("KACHE_PROGRESS", "1");
+    {
+        ScopedEnv log("KACHE_LOG", "loud");
+        auto c = config::load();
+        CHECK(c.log_level == "warn");
+        CHECK(std::count_if(c.warnings.begin(), c.warnings.end(), [](auto& w) { return mentions(w, "KACHE_LOG"); }) == 1);
+    }
+    ScopedEnv log("KACHE_LOG", "error");
+    auto d = config::describe();
+    CHECK(d.config.log_level == "error");
+    auto find = [&](std::string_view key) {
+        for (auto& s : d.settings)
+            if (s.key == key) return s;
+        FAIL("no setting " << key);
+        return config::Setting{};
+    };
+    CHECK(find("max_size").value == "20.0 GiB");
+    CHECK(find("max_size").source == config::Source::file);
+    CHECK(find("progress").source == config::Source::environment);
+    CHECK(find("progress").origin == "KACHE_PROGRESS");
+    CHECK(find("log_level").origin == "KACHE_LOG");
+    CHECK(find("verify_blobs").source == config::Source::default_value);
+}

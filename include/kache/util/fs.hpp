@@ -203,7 +203,7 @@ std::optional<std::string> env(const char* name);
 // True if the variable is set to 1/true/yes/on (case-insensitive).
 bool env_flag(const char* name);
 
-// "1.2 MB", "340 kB", "12 B"
+// "1.2 MiB", "340.0 KiB", "12 B": binary units, as config::parse_size reads them
 std::string human_bytes(std::uint64_t bytes);
 
 // Splits "a,b, c" into trimmed non-empty parts.
