@@ -251,10 +251,11 @@ kache_daemon() { # start|stop CACHE_DIR
 }
 
 pending_uploads() { # CACHE_DIR -> uploads queued or in flight, from `kache daemon status --json`
-  env "KACHE_CACHE_DIR=$1" "KACHE_SOCKET_PATH=$sockdir/$(basename "$1").sock" "${remote_env[@]}" \
-    "$kache_bin" daemon status --json 2>/dev/null |
-    python3 -c 'import json,sys; m=json.load(sys.stdin); print(int(m.get("pending_uploads",0))+int(m.get("uploads_in_flight",0)))' \
-    2>/dev/null || echo 0
+  local json # the status exits 3 when no daemon runs, with the same JSON
+  json=$(env "KACHE_CACHE_DIR=$1" "KACHE_SOCKET_PATH=$sockdir/$(basename "$1").sock" "${remote_env[@]}" \
+    "$kache_bin" daemon status --json 2>/dev/null) || true
+  python3 -c 'import json,sys; m=json.load(sys.stdin); print(int(m.get("pending_uploads",0))+int(m.get("uploads_in_flight",0)))' \
+    <<<"$json" 2>/dev/null || echo 0
 }
 
 wait_upload_queue() { # CACHE_DIR: until the daemon has uploaded everything (at most 10 min)
