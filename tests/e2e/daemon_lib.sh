@@ -234,3 +234,19 @@ for e in json.load(sys.stdin):
 # median / maximum of numbers on stdin ("-" if none).
 median() { sort -n | awk '{v[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print v[(NR+1)/2]; else print int((v[NR/2]+v[NR/2+1])/2)}'; }
 maximum() { sort -n | tail -1 | grep . || echo -; }
+
+# machine_a_uploads ENDPOINT: machine A (its own store and daemon) builds the small
+# fixture through the remote at ENDPOINT and waits until every entry is in the bucket,
+# then stops its daemon. Sets ws_a (A's workspace) and entries (A's entry count).
+machine_a_uploads() {
+  machine a
+  use_remote "$1"
+  daemon_start
+  ws_a=$(new_workspace a-ws)
+  kcargo "$ws_a" build
+  entries=$(count_entries)
+  assert_ge "$entries" 8 "entries in A's store"
+  wait_until 60 queue_drained || fail "A's uploads did not drain: $("$KACHE" daemon status --json)"
+  assert_eq "$(bucket_packs)" "$entries" "packs in the bucket"
+  "$KACHE" daemon stop >/dev/null
+}

@@ -49,16 +49,7 @@ store_is_whole() {
 
 # ---------------------------------------------------------------- machine A uploads
 note "machine A builds and uploads everything"
-machine a
-use_remote "$PROXY_ENDPOINT"
-daemon_start
-ws_a=$(new_workspace a-ws)
-kcargo "$ws_a" build
-entries=$(count_entries)
-assert_ge "$entries" 8 "entries in A's store"
-wait_until 60 queue_drained || fail "A's uploads did not drain: $("$KACHE" daemon status --json)"
-assert_eq "$(bucket_packs)" "$entries" "packs in the bucket"
-"$KACHE" daemon stop >/dev/null
+machine_a_uploads "$PROXY_ENDPOINT"
 
 # The largest pack (the program's), and the manifest naming it: .../<crate>/<version>/<K1>/<K2>.
 big=$(find "$S3_BUCKET_DIR/v1/packs" -name '*.pack._S3rver_object' -printf '%s %p\n' | sort -n | tail -n 1)

@@ -19,16 +19,7 @@ start_fault_proxy
 export KACHE_REMOTE_CHECK_TIMEOUT_MS=2000
 
 note "machine A builds and uploads everything (no fault)"
-machine a
-use_remote "$PROXY_ENDPOINT"
-daemon_start
-ws_a=$(new_workspace a-ws)
-kcargo "$ws_a" build
-entries=$(count_entries)
-assert_ge "$entries" 8 "entries in A's store"
-wait_until 60 queue_drained || fail "A's uploads did not drain: $("$KACHE" daemon status --json)"
-assert_eq "$(bucket_packs)" "$entries" "packs in the bucket"
-"$KACHE" daemon stop >/dev/null
+machine_a_uploads "$PROXY_ENDPOINT"
 
 note "machine B (empty store, another path) gets everything from the remote"
 machine b
