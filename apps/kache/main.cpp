@@ -36,7 +36,7 @@ constexpr std::array k_commands = {
                  "check the store; --verify re-reads every blob, --repair removes what is corrupt", app::cmd_doctor},
     app::Command{"daemon", "daemon [start|stop|restart|status|log|run|install|uninstall]",
                  "the background daemon that talks to the remote", cmd_daemon},
-    app::Command{"sync", "sync [--push] [--pull] [--dry-run] [--allow-partial] [--all] [--jobs N]",
+    app::Command{"sync", "sync [--push] [--pull] [--dry-run] [--allow-partial] [--all | --workspace] [--jobs N]",
                  "exchange entries with the remote (S3 or a shared directory)", cmd_sync},
 };
 

@@ -22,14 +22,14 @@ namespace {
 using namespace kache;
 
 int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "kache sync: %s (usage: kache sync [--push] [--pull] [--dry-run] [--allow-partial] [--all] [--jobs N])\n",
+    std::fprintf(stderr, "kache sync: %s (usage: kache sync [--push] [--pull] [--dry-run] [--allow-partial] [--all | --workspace] [--jobs N])\n",
                  msg.c_str());
     return 2;
 }
 
 int cmd_sync(const std::vector<std::string>& args) {
     remote::SyncOptions opt;
-    bool push = false, pull = false, allow_partial = false, all = false;
+    bool push = false, pull = false, allow_partial = false, all = false, workspace = false;
     for (size_t i = 0; i < args.size(); ++i) {
         const auto& a = args[i];
         if (a == "--push") push = true;
@@ -37,11 +37,13 @@ int cmd_sync(const std::vector<std::string>& args) {
         else if (a == "--dry-run") opt.dry_run = true;
         else if (a == "--allow-partial") allow_partial = true;
         else if (a == "--all") all = true;
+        else if (a == "--workspace") workspace = true;
         else if (a == "--jobs" && i + 1 < args.size()) opt.jobs = std::atoi(args[++i].c_str());
         else if (a.rfind("--jobs=", 0) == 0) opt.jobs = std::atoi(a.c_str() + 7);
         else return usage_error("unknown argument " + a);
     }
     if (opt.jobs < 1 || opt.jobs > 256) return usage_error("--jobs takes a number from 1 to 256");
+    if (all && workspace) return usage_error("--all and --workspace exclude each other");
     if (push || pull) {
         opt.push = push;
         opt.pull = pull;
@@ -60,9 +62,12 @@ int cmd_sync(const std::vector<std::string>& args) {
         }
         opt.push = false;
     }
+    // Which packages move, both ways: the workspace members (--workspace), everything
+    // (--all, or outside a workspace), or by default those of the current Cargo.lock.
     auto lockfile = daemon::find_cargo_lock(std::filesystem::current_path());
-    if (opt.pull && !all && lockfile) {
-        auto crates = remote::packages_in_lockfile(*lockfile);
+    if (workspace || (!all && lockfile)) {
+        auto crates = workspace ? remote::workspace_members(std::filesystem::current_path())
+                                : remote::packages_in_lockfile(*lockfile);
         if (!crates) {
             std::fprintf(stderr, "kache sync: %s\n", crates.error().message.c_str());
             return 1;
