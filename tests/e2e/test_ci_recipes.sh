@@ -103,9 +103,9 @@ recipe_pair github gh
 recipe_pair gitlab gl
 
 note "kache sync --push sends the packages of the current Cargo.lock only"
-machine limits
-wl=$(new_workspace limits-ws)
-kcargo "$wl" build
+# Runner 1 of the GitHub recipe has the fixture's entries; add another workspace's.
+machine github-1
+wl=$TEST_TMP/github-1/work/checkout
 foreign=$TEST_TMP/foreign
 mkdir -p "$foreign/src"
 printf '[package]\nname = "foreign-pkg"\nversion = "0.1.0"\nedition = "2021"\n\n[workspace]\n' > "$foreign/Cargo.toml"
