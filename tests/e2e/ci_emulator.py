@@ -176,6 +176,8 @@ def github(doc, event, workdir, logdir, bindir):
             print("   [github] %s: ran (%s), exit %d" % (name, role, rc))
             if rc != 0:
                 die("step %r failed (exit %d); its output: %s" % (name, rc, open(os.path.join(logdir, role + ".out")).read()[-3000:]))
+            if role == "report" and os.path.getsize(files["GITHUB_STEP_SUMMARY"]) == 0:
+                die("the report step wrote nothing to $GITHUB_STEP_SUMMARY")
             seen.append(role)
     want = ["credentials", "install", "pull", "build", "push", "report"]
     if [s for s in seen if s in want] != want:
