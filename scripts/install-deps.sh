@@ -11,6 +11,7 @@ pkgs=(
   sccache python3 curl ca-certificates
   librust-itoa-dev
   zstd
+  python3-yaml  # reads the CI recipes of docs/ci.md (test_ci_recipes)
   tmux  # drives `kache monitor` in a real terminal (test_monitor)
   # libFuzzer (tests/fuzz/run.sh): clang 16 is the first that builds libstdc++ 12's
   # std::expected (with the concepts macro raised); clang-14 cannot.

@@ -6,12 +6,14 @@ Spec sync_spec() {
     return {
         .command = "kache sync",
         .summary = "Exchange entries with the remote (S3 or a shared directory): push local entries the remote\n"
-                   "lacks and pull the ones this workspace's Cargo.lock needs. Both ways by default.",
+                   "lacks and pull the ones it needs. Both ways by default, and only the packages of the\n"
+                   "Cargo.lock at or above this directory (everything outside a workspace).",
         .options = {{"--push", {}, "only push"},
                     {"--pull", {}, "only pull"},
                     {"--dry-run", {}, "say what would move, move nothing"},
                     {"--allow-partial", {}, "exit 0 even if some entries failed"},
-                    {"--all", {}, "pull every crate, not only those in Cargo.lock"},
+                    {"--all", {}, "every crate, not only those in Cargo.lock"},
+                    {"--workspace", {}, "only the workspace's own members (cargo metadata)"},
                     {"--jobs", "N", "transfers at a time (1 to 256, default 16)"}},
         .details = "exit status: 0 done, 1 an error or a failed entry, 2 a usage error",
     };

@@ -49,7 +49,7 @@ constexpr std::array k_commands = {
     app::Command{"daemon", "daemon [start|stop|restart|status|log|run|install|uninstall]",
                  "the background daemon that talks to the remote (alone: its status)", cmd_daemon, cli::daemon_spec,
                  cli::daemon_subcommand_specs},
-    app::Command{"sync", "sync [--push] [--pull] [--dry-run] [--allow-partial] [--all] [--jobs N]",
+    app::Command{"sync", "sync [--push] [--pull] [--dry-run] [--allow-partial] [--all | --workspace] [--jobs N]",
                  "exchange entries with the remote (S3 or a shared directory)", cmd_sync, cli::sync_spec},
     app::Command{"completions", "completions bash|zsh|fish", "print a shell completion script",
                  app::cmd_completions, app::spec_completions},

@@ -27,6 +27,8 @@ int cmd_sync(std::span<const std::string> argv) {
     remote::SyncOptions opt;
     bool push = args->has("--push"), pull = args->has("--pull");
     bool allow_partial = args->has("--allow-partial"), all = args->has("--all");
+    bool workspace = args->has("--workspace");
+    if (all && workspace) return cli::usage_error(spec, "--all and --workspace exclude each other");
     opt.dry_run = args->has("--dry-run");
     if (auto j = args->value("--jobs")) {
         auto n = cli::parse_count(*j, 1, k_max_jobs);
@@ -51,9 +53,12 @@ int cmd_sync(std::span<const std::string> argv) {
         }
         opt.push = false;
     }
+    // Which packages move, both ways: the workspace members (--workspace), everything
+    // (--all, or outside a workspace), or by default those of the current Cargo.lock.
     auto lockfile = daemon::find_cargo_lock(std::filesystem::current_path());
-    if (opt.pull && !all && lockfile) {
-        auto crates = remote::packages_in_lockfile(*lockfile);
+    if (workspace || (!all && lockfile)) {
+        auto crates = workspace ? remote::workspace_members(std::filesystem::current_path())
+                                : remote::packages_in_lockfile(*lockfile);
         if (!crates) {
             std::fprintf(stderr, "kache sync: %s\n", crates.error().message.c_str());
             return 1;

@@ -61,6 +61,7 @@ Result<SyncReport> sync(store::Store& store, const BackendMaker& make_backend, c
         for (auto& o : *remote_packs) have.insert(o.key);
         std::vector<store::Entry> todo;
         for (auto& e : store.list_entries()) {
+            if (opt.crates && !opt.crates->contains(key_safe(e.crate))) continue;
             if (have.contains(pack_key(e))) ++report.up_to_date;
             else todo.push_back(std::move(e));
         }
@@ -85,9 +86,9 @@ Result<SyncReport> sync(store::Store& store, const BackendMaker& make_backend, c
 
     if (opt.pull) {
         std::vector<std::string> prefixes;
-        if (opt.crates.empty()) prefixes.emplace_back(k_manifests_root);
+        if (!opt.crates) prefixes.emplace_back(k_manifests_root);
         else
-            for (auto& c : opt.crates) prefixes.push_back(crate_manifest_prefix(c));
+            for (auto& c : *opt.crates) prefixes.push_back(crate_manifest_prefix(c));
         std::vector<std::string> todo;
         for (auto& p : prefixes) {
             auto objects = (*lister)->list(p);

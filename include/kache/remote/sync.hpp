@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kache::remote {
@@ -23,7 +25,9 @@ struct SyncOptions {
     bool pull = true;
     bool dry_run = false;
     int jobs = 16;                 // parallel transfers
-    std::set<std::string> crates;  // pull only these packages; empty = everything
+    // Push and pull only entries of these packages (key-safe names, as key_safe makes
+    // them: what packages_in_lockfile and workspace_members return); nullopt = everything.
+    std::optional<std::set<std::string>> crates;
     PackLimits limits;             // bounds on each pulled pack (PackLimits::for_max_size)
     // Called after each transfer with (done, total); for a progress line.
     std::function<void(std::size_t, std::size_t)> progress;
@@ -44,7 +48,20 @@ using BackendMaker = std::function<Result<std::unique_ptr<RemoteBackend>>()>;
 // transfer failures are counted in the report.
 Result<SyncReport> sync(store::Store& store, const BackendMaker& make_backend, const SyncOptions& options);
 
-// Package names in a Cargo.lock ([[package]] name = "..."), for limiting a pull.
+// Package names in a Cargo.lock ([[package]] name = "..."), key-safe, for limiting a sync.
 Result<std::set<std::string>> packages_in_lockfile(const std::filesystem::path& lockfile);
+
+// Bounds on reading the workspace's members from cargo.
+inline constexpr std::size_t k_max_metadata_bytes = 64u << 20;
+inline constexpr std::size_t k_max_workspace_members = 100000;
+
+// The package names (key-safe) of the workspace's members, from
+// `cargo metadata --no-deps --format-version 1` run in dir (cargo finds the workspace
+// from there, globs and excludes included). Fails when cargo fails or prints
+// something that is not its metadata.
+Result<std::set<std::string>> workspace_members(const std::filesystem::path& dir);
+
+// The member names out of that command's output (parsing only; for tests).
+Result<std::set<std::string>> parse_workspace_members(std::string_view metadata_json);
 
 } // namespace kache::remote
