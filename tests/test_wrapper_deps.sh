@@ -13,14 +13,16 @@ if echo "$libs" | grep -E 'libcurl|libssl|libcrypto|libuv|libzstd|libsimdjson|li
 fi
 # And the check itself can see such a library: kached (when built) must show libcurl.
 if [ -x "$KACHE_BUILD_ROOT/apps/kached/kached" ]; then
-  ldd "$KACHE_BUILD_ROOT/apps/kached/kached" | grep -q libcurl || { echo "FAIL: ldd check cannot see libcurl in kached"; exit 1; }
+  # Captured first: `ldd | grep -q` under pipefail fails when grep stops reading early.
+  kached_libs="$(ldd "$KACHE_BUILD_ROOT/apps/kached/kached")"
+  grep -q libcurl <<<"$kached_libs" || { echo "FAIL: ldd check cannot see libcurl in kached"; exit 1; }
 fi
 # It loads nothing at all: cargo's LD_LIBRARY_PATH would make the loader search
 # several directories for every shared library, on every hit.
 if [ "${KACHE_SANITIZED:-0}" != 1 ]; then
-  echo "$libs" | grep -qE 'statically linked|not a dynamic executable' ||
+  grep -qE 'statically linked|not a dynamic executable' <<<"$libs" ||
     { echo "FAIL: the wrapper is not statically linked"; exit 1; }
-  if strings -a "$exe" | grep -q curl_easy_init; then
+  if grep -q curl_easy_init < <(strings -a "$exe"); then
     echo "FAIL: the wrapper carries libcurl code"; exit 1
   fi
 fi

@@ -159,6 +159,8 @@ public:
     Result<hash::Digest> put_blob_file(const fs::path& src, Placement how);
     // Stores bytes as a blob.
     Result<hash::Digest> put_blob(std::string_view data);
+    // True when the blob file at path still holds the bytes named d (for deduplication).
+    bool holds(const fs::path& blob, const hash::Digest& d) const;
     bool has_blob(const hash::Digest& d) const;
     // Reads a blob whole (at most max_bytes), verifying its digest; a corrupt
     // blob is removed and ErrorKind::corrupt returned.

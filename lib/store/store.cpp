@@ -110,6 +110,16 @@ Result<void> Store::remove_entry(const hash::Digest& k2) {
 
 bool Store::has_blob(const hash::Digest& d) const { return ::access(blob_path(d).c_str(), F_OK) == 0; }
 
+bool Store::holds(const fs::path& blob, const hash::Digest& d) const {
+    // Deduplication trusts a blob only if it still holds its bytes: one that rotted or
+    // was written through a link is replaced, or the corruption would be served again
+    // to every later hit. The stat-keyed cache makes this free for a blob untouched
+    // since it was last hashed.
+    hash::FileHashCache digests(hash_cache_dir(), tmp_dir());
+    auto have = digests.digest(blob, /*ignore_ctime=*/true);
+    return have && *have == d;
+}
+
 Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
     // Stage a private copy (or link) first and hash *that*, so the digest
     // describes exactly the bytes that land in the store.
@@ -128,9 +138,15 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
         return d;
     }
     fs::path dest = blob_path(*d);
-    if (::access(dest.c_str(), F_OK) == 0) { // deduplicated: the content is there already
-        ::unlink(staged.c_str());
-        return d;
+    if (::access(dest.c_str(), F_OK) == 0) {
+        // Deduplicated, if the blob there still holds these bytes. One that rotted or was
+        // written through a link is replaced: keeping it would serve the corruption again
+        // to every later hit. The stat-keyed cache makes this free for a blob untouched
+        // since it was last hashed.
+        if (holds(dest, *d)) {
+            ::unlink(staged.c_str());
+            return d;
+        }
     }
     // A linked blob keeps the output's mode: rustc refuses to compile over an output
     // without write bits ("output file ... is not writeable"), and it replaces outputs
@@ -153,7 +169,7 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
 Result<hash::Digest> Store::put_blob(std::string_view data) {
     hash::Digest d = hash::of(data);
     fs::path dest = blob_path(d);
-    if (::access(dest.c_str(), F_OK) == 0) return d;
+    if (::access(dest.c_str(), F_OK) == 0 && holds(dest, d)) return d; // else replaced below
     auto r = util::make_parent_and_retry(dest, [&] { return util::write_file_atomic(dest, data, tmp_dir(), util::k_private_read_only_mode); });
     if (!r) return std::unexpected(r.error());
     return d;

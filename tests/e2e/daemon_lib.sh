@@ -111,6 +111,16 @@ bucket_manifests() {
   fi
 }
 
+# packs_missing: entries of the current store with no pack of their K2 in the bucket.
+packs_missing() {
+  local f k2 n=0
+  while IFS= read -r -d '' f; do
+    k2=$(basename "$(dirname "$f")")$(basename "$f")
+    [[ -n $(find "$S3_BUCKET_DIR/v1/packs" -name "$k2.pack._S3rver_object" 2>/dev/null) ]] || n=$((n + 1))
+  done < <(find "$KACHE_CACHE_DIR/entries" -type f -print0 2>/dev/null)
+  echo "$n"
+}
+
 # ---------------------------------------------------------------- machines and daemons
 
 # machine NAME: switches to the store of "machine" NAME (its own cache dir and daemon).

@@ -90,7 +90,14 @@ n=$(count_entries)
 rc=0
 (cd "$TEST_TMP" && KACHE_REMOTE_DIR=$R "$KACHE" sync --push) >"$TEST_TMP/out" 2>&1 || rc=$?
 assert_eq "$rc" 0 "kache sync --push exit code"
-assert_eq "$(find "$R/v1/packs" -type f -name '*.pack' | wc -l)" "$n" "packs in the shared directory"
+# Every entry is pushed, or skipped because its manifest no longer lists the input set
+# that made it (the corrupt-manifest rounds above rebuilt the binary against rlibs whose
+# bytes changed: incremental compiles are not byte-for-byte repeatable).
+pushed=$(grep -oE '^[0-9]+ pushed' "$TEST_TMP/out" | cut -d' ' -f1)
+skipped=$(grep -oE '[0-9]+ skipped' "$TEST_TMP/out" | cut -d' ' -f1)
+assert_eq "$((pushed + skipped))" "$n" "entries pushed or skipped: $(cat "$TEST_TMP/out")"
+assert_ge "$pushed" 8 "entries pushed (one per unit at least)"
+assert_eq "$(find "$R/v1/packs" -type f -name '*.pack' | wc -l)" "$pushed" "packs in the shared directory"
 # The pack of the crate at the bottom of the chain (itoa): "KPACK1\n", u32 length, entry text, ...
 victim=$(find "$R/v1/packs/itoa" -type f -name '*.pack' | head -n 1)
 [[ -n $victim ]] || fail "no pack of itoa in the shared directory"

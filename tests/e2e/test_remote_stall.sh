@@ -104,6 +104,11 @@ note "b. the remote recovers, the daemon starts again: every intent is uploaded"
 : > "$PROXY_MODE"
 daemon_start
 wait_until 60 queue_drained || fail "the intents were not replayed within 60 s: $("$KACHE" daemon status --json)"
-assert_eq "$(bucket_packs)" "$entries" "packs in the bucket after the replay"
-assert_eq "$(bucket_manifests)" "$entries" "manifests in the bucket after the replay"
+# Every entry of B is on the remote, and nothing twice. The bucket also holds what A
+# uploaded in part a: the same keys, except where B's local compiles gave other bytes
+# (incremental compiles are not byte-for-byte repeatable, so a binary that links them
+# gets another input set), so the counts are at least B's.
+assert_eq "$(packs_missing)" 0 "B's entries without a pack in the bucket after the replay"
+assert_ge "$(bucket_packs)" "$entries" "packs in the bucket after the replay"
+assert_eq "$(bucket_manifests)" "$(bucket_packs)" "manifests in the bucket after the replay (one per pack)"
 "$KACHE" daemon stop >/dev/null

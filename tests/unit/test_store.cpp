@@ -147,6 +147,32 @@ TEST_CASE("store: put_blob stores content once, read-only", "[store][blob]") {
     CHECK_FALSE(s.has_blob(hash::of("never stored")));
 }
 
+TEST_CASE("store: storing a blob again replaces a copy that rotted in place", "[store][blob]") {
+    TempDir dir;
+    auto s = open_store(dir / "c");
+    // Same size, one byte changed, as bit rot or a write through a link would leave it.
+    auto rot = [](const fs::path& p) {
+        ::chmod(p.c_str(), 0600);
+        std::string text = kache::test::read_file(p);
+        text[text.size() / 2] ^= 0x20;
+        kache::test::write_file(p, text);
+    };
+    const std::string text(100 * 1024, 'k'); // over the digest cache's threshold too
+    auto a = s.put_blob(text);
+    REQUIRE(a);
+    rot(s.blob_path(*a));
+    REQUIRE(s.put_blob(text));
+    CHECK(kache::test::read_file(s.blob_path(*a)) == text);
+
+    kache::test::write_file(dir / "out.rlib", "an output file's bytes");
+    auto b = s.put_blob_file(dir / "out.rlib", store::Placement::copy_only);
+    REQUIRE(b);
+    rot(s.blob_path(*b));
+    REQUIRE(s.put_blob_file(dir / "out.rlib", store::Placement::copy_only));
+    CHECK(kache::test::read_file(s.blob_path(*b)) == "an output file's bytes");
+    CHECK(s.holds(s.blob_path(*b), *b));
+}
+
 TEST_CASE("store: put_blob_file links or copies", "[store][blob]") {
     TempDir dir;
     auto s = open_store(dir / "c");
