@@ -128,7 +128,7 @@ assert_no_signal "$rc" "kache sync --pull of a pack with a corrupt entry"
 assert_ne "$rc" 0 "kache sync --pull exit code with a corrupt pack"
 assert_file_contains "$TEST_TMP/out" "1 failed" "the corrupt pack counts as a failed transfer"
 assert_file_contains "$TEST_TMP/err" "itoa" "the failure names the object"
-assert_eq "$(count_entries)" "$((n - 1))" "entries pulled around the corrupt pack"
+assert_eq "$(count_entries)" "$((pushed - 1))" "entries pulled around the corrupt pack"
 [[ -z $(find "$KACHE_CACHE_DIR/tmp" -mindepth 1 2>/dev/null) ]] || fail "files left in the store's tmp/"
 for cmd in "list" "stats" "gc"; do
   rc=0
