@@ -72,14 +72,7 @@ std::optional<std::int64_t> process_start_ns(pid_t pid) {
 bool temp_in_use(const fs::path& p) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) return false;
-    if (S_ISREG(st.st_mode)) {
-        int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd >= 0) {
-            bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-            ::close(fd);
-            if (held) return true;
-        }
-    }
+    if (S_ISREG(st.st_mode) && util::FileLock::held_elsewhere(p)) return true;
     auto pid = pid_in_name(p.filename().string());
     if (!pid) return true; // no owner to ask: only the age rule applies
     auto started = process_start_ns(*pid);
@@ -93,13 +86,8 @@ bool temp_in_use(const fs::path& p) {
 // is held, or a temp file in tmp/ is still owned.
 bool writer_active(const fs::path& locks, const fs::path& tmp) {
     std::error_code ec;
-    for (auto it = fs::directory_iterator(locks, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-        int fd = ::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0) continue;
-        bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-        ::close(fd);
-        if (held) return true;
-    }
+    for (auto it = fs::directory_iterator(locks, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (util::FileLock::held_elsewhere(it->path())) return true;
     for (auto it = fs::directory_iterator(tmp, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
         if (temp_in_use(it->path())) return true;
     return false;

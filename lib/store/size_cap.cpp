@@ -83,11 +83,7 @@ void set_size_counter(const Store& s, std::uint64_t bytes) {
     if (auto fd = open_locked_counter(s)) write_counter_fd(fd.get(), bytes);
 }
 
-bool trim_running(const Store& s) {
-    util::UniqueFd fd(::open(trim_lock_path(s).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-    if (!fd) return false;
-    return ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-}
+bool trim_running(const Store& s) { return util::FileLock::held_elsewhere(trim_lock_path(s)); }
 
 Result<TrimOutcome> trim_if_over_cap(Store& s, std::uint64_t max_bytes) {
     auto lock = util::FileLock::try_acquire(trim_lock_path(s));

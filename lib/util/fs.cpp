@@ -205,6 +205,11 @@ Result<FileLock> FileLock::acquire(const fs::path& path, std::chrono::millisecon
     return fail(ErrorKind::timeout, "timed out waiting for lock " + path.string());
 }
 
+bool FileLock::held_elsewhere(const fs::path& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    return fd && ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+}
+
 Result<std::optional<FileLock>> FileLock::try_acquire(const fs::path& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, k_private_file_mode);
     if (fd < 0) return fail(kind_of(errno), errno_text("cannot open lock", path, errno));

@@ -6,12 +6,6 @@
 #include <kache/util/fs.hpp>
 #include <kache/util/process.hpp>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 namespace kache::wrapper {
 
 namespace {
@@ -20,9 +14,7 @@ namespace {
 bool daemon_running(const config::Config& cfg) {
     fs::path lock = cfg.effective_socket_path();
     lock += ".lock";
-    util::UniqueFd fd(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-    if (!fd) return false;
-    return ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    return util::FileLock::held_elsewhere(lock);
 }
 
 } // namespace

@@ -130,6 +130,9 @@ public:
     // Takes the lock only if it is free now; an empty optional if another holds it.
     static Result<std::optional<FileLock>> try_acquire(const fs::path& path);
     bool held() const noexcept { return static_cast<bool>(fd_); }
+    // True while some process holds a lock on the existing file at path (the file is
+    // neither created nor locked): how a live writer, daemon or trim is told from a dead one.
+    static bool held_elsewhere(const fs::path& path);
 
 private:
     explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
