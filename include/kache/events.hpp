@@ -50,6 +50,9 @@ inline constexpr std::int64_t k_max_time_us = 10'000'000'000'000'000;
 inline constexpr std::string_view k_miss_new = "new";                      // no manifest for this K1
 inline constexpr std::string_view k_miss_inputs_changed = "inputs changed"; // K1 known, no input set matched
 inline constexpr std::string_view k_miss_remote_unavailable = "remote unavailable";
+inline constexpr std::string_view k_miss_manifest_corrupt = "manifest corrupt";
+inline constexpr std::string_view k_miss_entry_unreadable = "entry unreadable"; // its input set matched
+inline constexpr std::string_view k_miss_restore_failed = "restore failed";     // a blob missing or corrupt
 
 // Appends one event (best effort: a failure to log never affects the build).
 void append(const std::filesystem::path& events_dir, const Event& e);

@@ -138,15 +138,9 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
         return d;
     }
     fs::path dest = blob_path(*d);
-    if (::access(dest.c_str(), F_OK) == 0) {
-        // Deduplicated, if the blob there still holds these bytes. One that rotted or was
-        // written through a link is replaced: keeping it would serve the corruption again
-        // to every later hit. The stat-keyed cache makes this free for a blob untouched
-        // since it was last hashed.
-        if (holds(dest, *d)) {
-            ::unlink(staged.c_str());
-            return d;
-        }
+    if (::access(dest.c_str(), F_OK) == 0 && holds(dest, *d)) { // deduplicated (else replaced below)
+        ::unlink(staged.c_str());
+        return d;
     }
     // A linked blob keeps the output's mode: rustc refuses to compile over an output
     // without write bits ("output file ... is not writeable"), and it replaces outputs

@@ -132,7 +132,7 @@ std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHash
     if (!manifest) {
         bool corrupt = manifest.error().kind == ErrorKind::corrupt;
         if (corrupt) warn(manifest.error().message + " (ignored)");
-        if (why) *why = corrupt ? "manifest corrupt" : events::k_miss_new;
+        if (why) *why = corrupt ? events::k_miss_manifest_corrupt : events::k_miss_new;
         return std::nullopt;
     }
     if (why) *why = events::k_miss_inputs_changed;
@@ -141,7 +141,7 @@ std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHash
         auto entry = store.read_entry(key::result_key(k1, set));
         if (entry) return std::move(*entry);
         if (entry.error().kind == ErrorKind::corrupt) warn(entry.error().message + " (ignored)");
-        if (why) *why = "entry unreadable";
+        if (why) *why = events::k_miss_entry_unreadable;
     }
     return std::nullopt;
 }
@@ -151,7 +151,7 @@ std::optional<int> try_hit(Context& c) {
     if (!entry) return std::nullopt;
     if (auto restored = restore(c, *entry); !restored) {
         warn("cannot restore " + c.crate + " from the cache (" + restored.error().message + "); compiling");
-        c.miss_reason = "restore failed";
+        c.miss_reason = events::k_miss_restore_failed;
         if (restored.error().kind == ErrorKind::corrupt) drop_corrupt(*c.store, *entry);
         return std::nullopt;
     }
