@@ -1,0 +1,86 @@
+// kache/remote/credentials.hpp — AWS credentials: what a source hands out, the sources of
+// the SDKs' default chain, and a provider that refreshes temporary credentials before they
+// expire (the daemon is long-lived; an STS or metadata credential lasts about an hour).
+//
+//   auto provider = kache::remote::CredentialProvider::create(spec, env);  // the chain
+//   auto creds = provider->current();        // cached; refreshed k_refresh_margin before expiry
+//   if (creds) sign_with(creds->access_key, creds->secret_key, creds->session_token);
+//   log("credentials from " + creds->source);   // "web identity (AWS_ROLE_ARN=...)", "IMDSv2", ...
+#pragma once
+
+#include <kache/error.hpp>
+#include <kache/remote.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kache::remote {
+
+// Looks up an environment variable; std::nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+// Temporary credentials are fetched again this long before they expire.
+inline constexpr std::chrono::minutes k_refresh_margin{5};
+// A credential endpoint (STS, container, instance metadata) must answer within this long;
+// the metadata service is link-local and answers in milliseconds when it exists at all.
+inline constexpr std::chrono::milliseconds k_credential_endpoint_timeout{5'000};
+// Bodies larger than this from a credential endpoint or credential_process are refused.
+inline constexpr std::size_t k_max_credential_reply = 64 * 1024;
+
+struct Credentials {
+    std::string access_key;
+    std::string secret_key;
+    std::string session_token; // empty for long-term keys
+    // When they stop working; std::nullopt for long-term keys (never refreshed).
+    std::optional<std::chrono::system_clock::time_point> expiration;
+    // Where they came from, for `kache doctor` and messages: never a secret.
+    std::string source;
+};
+
+// One link of the chain. fetch() returns:
+//   std::nullopt       — this source is not configured here (the chain moves on);
+//   Credentials        — it is configured and answered;
+//   an Error           — it is configured but failed (the chain stops: a broken role is
+//                        reported, not silently replaced by a weaker source).
+using CredentialSource = std::function<Result<std::optional<Credentials>>()>;
+
+// The sources in the SDKs' order (each in credential_sources.cpp or its own file):
+//   explicit KACHE_S3_ACCESS_KEY/_SECRET_KEY/_SESSION_TOKEN (and the remote's options);
+//   AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN;
+//   web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+ AWS_ROLE_SESSION_NAME) through
+//     STS AssumeRoleWithWebIdentity at AWS_ENDPOINT_URL_STS or the regional STS endpoint;
+//   the profile (KACHE_S3_PROFILE / AWS_PROFILE / default) in ~/.aws: static keys,
+//     credential_process, role_arn with source_profile (STS AssumeRole), SSO token caches;
+//   container credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI / _RELATIVE_URI with
+//     AWS_CONTAINER_AUTHORIZATION_TOKEN or AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE;
+//   instance metadata (IMDSv2 token first): AWS_EC2_METADATA_SERVICE_ENDPOINT,
+//     AWS_EC2_METADATA_DISABLED.
+CredentialSource container_credentials(const EnvLookup& env);
+CredentialSource instance_metadata_credentials(const EnvLookup& env);
+
+// Holds the chain's answer and refreshes it. Thread-safe: any number of request threads
+// call current(); one refreshes while the others keep using credentials still valid.
+class CredentialProvider {
+public:
+    // A provider over fixed credentials (tests, embedders).
+    static std::shared_ptr<CredentialProvider> fixed(Credentials creds);
+    // A provider over one source (refreshed through it).
+    static std::shared_ptr<CredentialProvider> from_source(CredentialSource source);
+
+    // The credentials to sign with now; fetched on first use and again when fewer than
+    // k_refresh_margin remain. An error when no source answers (message names the fix).
+    Result<Credentials> current();
+
+private:
+    explicit CredentialProvider(CredentialSource source);
+    CredentialSource source_;
+    std::mutex mu_;
+    std::optional<Credentials> cached_;
+};
+
+} // namespace kache::remote
