@@ -95,10 +95,13 @@ Placement placement_for(std::string_view output_name);
 // the inode just after linking it at dest, its mode bits and the mode the output needs:
 // only if the store's name and dest are its only names (any other name is another
 // target dir, or a racing restore that linked at the same time: both then copy), and
-// the shared mode is the one wanted.
+// the shared mode is the one wanted: the owner's write bit and the exec bits (a
+// read-only blob linked into a tree would stop rustc's next compile of that unit there).
 constexpr bool may_keep_link(std::uint64_t nlink_after_link, std::uint32_t inode_mode, std::uint32_t wanted_mode) {
     constexpr std::uint64_t k_store_and_dest = 2;
-    return nlink_after_link <= k_store_and_dest && (inode_mode & 0111) == (wanted_mode & 0111);
+    constexpr std::uint32_t k_owner_write_and_exec = 0311;
+    return nlink_after_link <= k_store_and_dest &&
+           (inode_mode & k_owner_write_and_exec) == (wanted_mode & k_owner_write_and_exec);
 }
 
 // Sizes for `kache stats` and GC.

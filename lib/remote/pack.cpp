@@ -172,6 +172,17 @@ std::map<hash::Digest, std::uint64_t> referenced_blobs(const store::Entry& e) {
     return out;
 }
 
+// The mode an imported blob is stored with: that of the first output it holds, as a
+// blob recorded locally keeps its output's mode. A restore hardlinks blobs into the
+// first tree, and rustc refuses to compile over an output it cannot write ("output
+// file ... is not writeable"). Group and other bits are dropped (the store is private);
+// stdout and stderr blobs, never linked, stay read-only.
+mode_t blob_mode(const store::Entry& e, const hash::Digest& d) {
+    for (auto& o : e.outputs)
+        if (o.blob == d) return static_cast<mode_t>((o.mode & 0700) | 0400);
+    return util::k_private_read_only_mode;
+}
+
 // Bytes a pack holds besides blob contents, at most: the magic, the entry text and its
 // length, the blob count, and one 24-byte header per blob.
 std::uint64_t framing_bytes(const PackLimits& l) {
@@ -280,7 +291,7 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
         if (it->second != UINT64_MAX && it->second != size) return bad("blob " + d.hex() + " has the wrong size");
         if (size > limits.max_blob_bytes || (total += size) > limits.max_total_bytes)
             return bad("blobs too large (more than " + std::to_string(limits.max_total_bytes) + " bytes)");
-        auto tmp = util::TempFile::create(store.tmp_dir(), util::k_private_read_only_mode);
+        auto tmp = util::TempFile::create(store.tmp_dir(), blob_mode(*entry, d));
         if (!tmp) return std::unexpected(tmp.error());
         hash::Hasher h;
         std::uint64_t left = size;

@@ -62,11 +62,17 @@ TEST_CASE("placement: which outputs may be linked", "[store][placement]") {
 }
 
 TEST_CASE("placement: a link is kept only while the store and one tree hold the inode", "[store][placement]") {
-    CHECK(store::may_keep_link(2, 0100444, 0644));
-    CHECK(store::may_keep_link(1, 0100444, 0644));
-    CHECK_FALSE(store::may_keep_link(3, 0100444, 0644)); // another tree, or a racing restore
-    CHECK_FALSE(store::may_keep_link(2, 0100444, 0755)); // the mode wanted is not the inode's
-    CHECK(store::may_keep_link(2, 0100555, 0755));
+    CHECK(store::may_keep_link(2, 0100644, 0644));
+    CHECK(store::may_keep_link(1, 0100644, 0644));
+    CHECK(store::may_keep_link(2, 0100600, 0644));
+    CHECK_FALSE(store::may_keep_link(3, 0100644, 0644)); // another tree, or a racing restore
+    CHECK_FALSE(store::may_keep_link(2, 0100644, 0755)); // the mode wanted is not the inode's
+    CHECK(store::may_keep_link(2, 0100755, 0755));
+    // A read-only blob (a remote import, a copy) would give the tree an output rustc
+    // refuses to compile over: it is copied instead.
+    CHECK_FALSE(store::may_keep_link(2, 0100444, 0644));
+    CHECK_FALSE(store::may_keep_link(2, 0100400, 0644));
+    CHECK_FALSE(store::may_keep_link(2, 0100555, 0755));
 }
 
 TEST_CASE("placement: two target dirs never share an inode", "[store][placement]") {
@@ -76,6 +82,9 @@ TEST_CASE("placement: two target dirs never share an inode", "[store][placement]
     auto d = s.put_blob(content);
     REQUIRE(d);
     fs::path blob = s.blob_path(*d);
+    // Writable by its owner, as the blob of a recorded or imported output is (one
+    // stored from memory is read-only, and is never linked).
+    REQUIRE(::chmod(blob.c_str(), 0644) == 0);
     fs::create_directories(dir / "a");
     fs::create_directories(dir / "b");
     fs::path in_a = dir / "a" / "libx.rlib";

@@ -485,6 +485,8 @@ TEST_CASE("store: restore_file places blobs", "[store][restore]") {
     auto d = s.put_blob(content);
     REQUIRE(d);
     fs::path blob = s.blob_path(*d);
+    // Writable by its owner, as a recorded output's blob is (only those are linked).
+    REQUIRE(::chmod(blob.c_str(), 0644) == 0);
     // Make the blob look old, so a fresh mtime is visible.
     struct timespec old[2];
     ::clock_gettime(CLOCK_REALTIME, &old[0]);
