@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <set>
 
 namespace kache::remote {
 
@@ -179,8 +180,8 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
         remove_all(by_key[v.pack_key].markers);
     }
     // Older markers of the packs that stay only lengthen future listings.
-    std::map<std::string, bool> victim;
-    for (auto& v : report.victims) victim[v.pack_key] = true;
+    std::set<std::string> victim;
+    for (auto& v : report.victims) victim.insert(v.pack_key);
     for (auto& [key, info] : by_key) {
         if (info.markers.size() < 2 || victim.contains(key)) continue;
         std::vector<std::string> old;
