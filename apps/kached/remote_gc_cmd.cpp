@@ -5,11 +5,12 @@
 
 #include <kache/config.hpp>
 #include <kache/remote.hpp>
+#include <kache/remote/access_log.hpp>
 #include <kache/remote/builtin.hpp>
 #include <kache/remote/remote_gc.hpp>
+#include <kache/store.hpp>
 
 #include <cstdio>
-#include <ctime>
 #include <span>
 
 namespace kache::kached {
@@ -23,21 +24,15 @@ const cli::Spec k_gc_spec{
     .options = {{"--max-size", "SIZE", "keep the remote under SIZE (e.g. 50G)"},
                 {"--max-age", "DUR", "remove packs nobody pulled or pushed for DUR (e.g. 30d)"},
                 {"--dry-run", {}, "print what would go and the bytes freed; change nothing"}},
-    .details = "A pack's last use is the last day a machine pulled or pushed it (an access marker\n"
-               "under v1/access/, written at most once a day per pack per machine). Manifests are\n"
-               "removed before their pack, so it is safe while other machines build: a racing\n"
-               "reader at worst misses. With neither limit, only manifests naming no pack go.",
+    .details = "A pack's last use is the newest day a machine pulled it (the daily access objects\n"
+               "under v1/access/ that each machine's daemon and `kache sync --pull` write) or the\n"
+               "day it was uploaded. Manifests are removed before their pack, so it is safe while\n"
+               "other machines build: a racing reader at worst misses. Access objects older than\n"
+               "--max-age (90 days without it) are removed. With neither limit, only manifests\n"
+               "naming no pack and old access objects go.",
 };
 
-std::string day_text(const std::optional<std::int64_t>& day) {
-    if (!day) return "never";
-    std::time_t t = static_cast<std::time_t>(*day) * 86400;
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[16];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-    return buf;
-}
+std::string last_used(const std::optional<std::int64_t>& day) { return day ? remote::day_text(*day) : "unknown"; }
 
 int cmd_gc(std::span<const std::string> argv) {
     auto args = cli::parse(k_gc_spec, argv);
@@ -65,6 +60,12 @@ int cmd_gc(std::span<const std::string> argv) {
         std::fprintf(stderr, "kache remote gc: the remote is read-only (KACHE_REMOTE_READONLY); try --dry-run\n");
         return 1;
     }
+    auto store = store::Store::open(cfg.cache_dir);
+    if (!store) {
+        std::fprintf(stderr, "kache remote gc: %s\n", store.error().message.c_str());
+        return 1;
+    }
+    opt.tmp_dir = store->tmp_dir(); // access objects are downloaded here
     remote::register_builtin_backends();
     auto backend = remote::Registry::instance().create({cfg.remote.url, cfg.remote.options, cfg.remote.read_only});
     if (!backend) {
@@ -79,7 +80,10 @@ int cmd_gc(std::span<const std::string> argv) {
     const char* verb = opt.dry_run ? "would remove" : "removed";
     for (auto& v : report->victims)
         std::printf("%s %s (%llu bytes, %zu manifests, last used %s)\n", verb, v.pack_key.c_str(),
-                    static_cast<unsigned long long>(v.bytes), v.manifests.size(), day_text(v.last_day).c_str());
+                    static_cast<unsigned long long>(v.bytes), v.manifests.size(), last_used(v.last_day).c_str());
+    for (auto& w : report->warnings) std::fprintf(stderr, "kache remote gc: warning: %s\n", w.c_str());
+    if (report->stale_access)
+        std::printf("%s %zu access objects past retention\n", verb, report->stale_access);
     if (report->orphan_manifests)
         std::printf("%s %zu manifests naming no pack\n", verb, report->orphan_manifests);
     std::printf("%s %zu of %zu packs, %llu of %llu bytes freed%s\n", verb, report->victims.size(), report->packs,

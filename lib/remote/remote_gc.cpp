@@ -1,10 +1,9 @@
-// Access markers and GC of a shared remote (kache/remote/remote_gc.hpp).
+// GC of a shared remote (kache/remote/remote_gc.hpp).
+#include <kache/remote/access_log.hpp>
 #include <kache/remote/layout.hpp>
 #include <kache/remote/remote_gc.hpp>
-#include <kache/util/fs.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 #include <set>
 
@@ -13,17 +12,6 @@ namespace kache::remote {
 namespace {
 
 inline constexpr std::int64_t k_seconds_per_day = 86400;
-// Where a store remembers the last day it marked each pack (one tiny file per K2).
-inline constexpr std::string_view k_local_marks_dir = "remote-access";
-// A day file holds a few digits; anything longer is not ours.
-inline constexpr std::uint64_t k_max_mark_bytes = 32;
-
-std::optional<std::int64_t> parse_day(std::string_view s) {
-    std::int64_t d = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
-    if (ec != std::errc() || p != s.data() + s.size() || d < 0) return std::nullopt;
-    return d;
-}
 
 // K2 of "v1/packs/<crate>/<K2>.pack"; nullopt for anything else.
 std::optional<hash::Digest> pack_k2(std::string_view key) {
@@ -34,57 +22,55 @@ std::optional<hash::Digest> pack_k2(std::string_view key) {
     return hash::Digest::from_hex(key.substr(slash + 1));
 }
 
-struct Marker {
-    hash::Digest k2;
-    std::int64_t day = 0;
-};
-
-// "v1/access/<K2>/<day>"
-std::optional<Marker> parse_marker(std::string_view key) {
-    if (!key.starts_with(k_access_root)) return std::nullopt;
-    key.remove_prefix(k_access_root.size());
-    auto slash = key.find('/');
-    if (slash == std::string_view::npos) return std::nullopt;
-    auto k2 = hash::Digest::from_hex(key.substr(0, slash));
-    auto day = parse_day(key.substr(slash + 1));
-    if (!k2 || !day) return std::nullopt;
-    return Marker{*k2, *day};
-}
-
 struct PackInfo {
     std::string key;
     std::uint64_t size = 0;
     std::optional<std::int64_t> last_day;
     std::vector<std::string> manifests;
     std::uint64_t manifest_bytes = 0;
-    std::vector<std::string> markers;
 };
 
+void newer(std::optional<std::int64_t>& day, std::int64_t d) {
+    if (!day || *day < d) day = d;
+}
+
+// Reads the access objects within retention into each pack's last day; returns the
+// keys of those past it (to remove). Bad objects are skipped with a warning.
+std::vector<std::string> read_uses(RemoteBackend& backend, const std::vector<ObjectInfo>& objects,
+                                   std::int64_t oldest_kept, const GcOptions& opt, GcReport& report,
+                                   std::map<hash::Digest, std::int64_t>& last_use) {
+    std::vector<std::string> stale;
+    std::uint64_t read_bytes = 0;
+    for (auto& o : objects) {
+        auto ak = parse_access_key(o.key);
+        if (!ak) {
+            report.warnings.push_back(o.key + ": not an access object's key; skipped");
+            continue;
+        }
+        if (ak->day < oldest_kept) {
+            stale.push_back(o.key);
+            continue;
+        }
+        if (o.size > k_max_access_object_bytes || read_bytes + o.size > k_max_access_bytes_per_gc) {
+            report.warnings.push_back(o.key + ": " + std::to_string(o.size) + " bytes is over the bound; skipped");
+            continue;
+        }
+        read_bytes += o.size;
+        auto used = read_access(backend, o.key, opt.tmp_dir);
+        if (!used) {
+            report.warnings.push_back(used.error().message + "; skipped");
+            continue;
+        }
+        ++report.access_objects;
+        for (auto& k2 : *used) {
+            auto [it, fresh] = last_use.emplace(k2, ak->day);
+            if (!fresh) it->second = std::max(it->second, ak->day);
+        }
+    }
+    return stale;
+}
+
 } // namespace
-
-std::int64_t day_number(std::chrono::system_clock::time_point t) {
-    auto s = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-    return s < 0 ? 0 : s / k_seconds_per_day;
-}
-
-std::string access_marker_key(const hash::Digest& k2, std::int64_t day) {
-    return std::string(k_access_root) + k2.hex() + "/" + std::to_string(day);
-}
-
-void record_access(const store::Store& store, RemoteBackend& backend, const hash::Digest& k2,
-                   std::chrono::system_clock::time_point now) {
-    std::int64_t today = day_number(now);
-    auto dir = store.root() / k_local_marks_dir;
-    auto mark = dir / k2.hex();
-    if (auto text = util::read_file_bounded(mark, k_max_mark_bytes); text && parse_day(*text) == today) return;
-    auto body = util::TempFile::create(store.tmp_dir());
-    if (!body || !body->write(std::to_string(today))) return;
-    auto r = backend.put(access_marker_key(k2, today), body->path(), Overwrite::no);
-    if (!r && r.error().kind != ErrorKind::conflict) return;
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (!ec) (void)util::write_file_atomic(mark, std::to_string(today), store.tmp_dir());
-}
 
 Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
     // Manifests are listed before packs: a pusher uploads the pack first, so every
@@ -94,17 +80,26 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
     if (!manifests) return std::unexpected(manifests.error());
     auto packs = backend.list(std::string(k_packs_root));
     if (!packs) return std::unexpected(packs.error());
-    auto markers = backend.list(std::string(k_access_root));
-    if (!markers) return std::unexpected(markers.error());
+    auto access = backend.list(std::string(k_access_root));
+    if (!access) return std::unexpected(access.error());
 
     GcReport report;
+    const std::int64_t today = day_number(opt.now);
+    std::optional<std::int64_t> cutoff; // packs last used before this day go
+    if (opt.max_age) cutoff = day_number(opt.now - *opt.max_age);
+    // Access objects older than any age GC judges by tell it nothing.
+    std::int64_t oldest_kept = cutoff ? std::min(*cutoff, today) : day_number(opt.now - k_access_retention);
+    std::map<hash::Digest, std::int64_t> last_use;
+    auto stale_access = read_uses(backend, *access, oldest_kept, opt, report, last_use);
+
     std::map<std::string, PackInfo> by_key;
-    std::map<hash::Digest, std::string> key_of;
     for (auto& p : *packs) {
         auto k2 = pack_k2(p.key);
         if (!k2) continue; // not ours: leave it alone
-        by_key[p.key] = PackInfo{p.key, p.size, std::nullopt, {}, 0, {}};
-        key_of[*k2] = p.key;
+        PackInfo info{p.key, p.size, std::nullopt, {}, 0};
+        if (p.modified > 0) newer(info.last_day, p.modified / k_seconds_per_day);
+        if (auto u = last_use.find(*k2); u != last_use.end()) newer(info.last_day, u->second);
+        by_key[p.key] = std::move(info);
         report.bytes_before += p.size;
     }
     report.packs = by_key.size();
@@ -121,28 +116,13 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
         it->second.manifest_bytes += m.size;
         report.bytes_before += m.size;
     }
-    std::vector<std::string> stale_markers;
-    for (auto& o : *markers) {
-        auto mk = parse_marker(o.key);
-        if (!mk) continue;
-        auto k = key_of.find(mk->k2);
-        if (k == key_of.end()) {
-            stale_markers.push_back(o.key);
-            continue;
-        }
-        auto& info = by_key[k->second];
-        info.markers.push_back(o.key);
-        if (!info.last_day || *info.last_day < mk->day) info.last_day = mk->day;
-    }
 
-    // Least recently used first; never-marked packs before all others.
+    // Least recently used first; packs of unknown age before all others.
     std::vector<PackInfo*> order;
     for (auto& [_, info] : by_key) order.push_back(&info);
     std::stable_sort(order.begin(), order.end(), [](const PackInfo* a, const PackInfo* b) {
         return a->last_day.value_or(-1) < b->last_day.value_or(-1);
     });
-    std::optional<std::int64_t> cutoff;
-    if (opt.max_age) cutoff = day_number(opt.now - *opt.max_age);
     std::uint64_t remaining = report.bytes_before;
     for (auto* info : order) {
         bool too_old = cutoff && info->last_day.value_or(-1) < *cutoff;
@@ -154,6 +134,7 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
     }
 
     report.orphan_manifests = orphans.size();
+    report.stale_access = stale_access.size();
     if (opt.dry_run) {
         for (auto& v : report.victims) report.bytes_freed += v.bytes;
         return report;
@@ -168,7 +149,6 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
         return ok_all;
     };
     remove_all(orphans);
-    remove_all(stale_markers);
     for (auto& v : report.victims) {
         // Manifests first: if one cannot be removed, the pack stays, so nothing dangles.
         if (!remove_all(v.manifests)) continue;
@@ -177,18 +157,8 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
             continue;
         }
         report.bytes_freed += v.bytes;
-        remove_all(by_key[v.pack_key].markers);
     }
-    // Older markers of the packs that stay only lengthen future listings.
-    std::set<std::string> victim;
-    for (auto& v : report.victims) victim.insert(v.pack_key);
-    for (auto& [key, info] : by_key) {
-        if (info.markers.size() < 2 || victim.contains(key)) continue;
-        std::vector<std::string> old;
-        for (auto& m : info.markers)
-            if (auto mk = parse_marker(m); mk && mk->day != info.last_day) old.push_back(m);
-        remove_all(old);
-    }
+    remove_all(stale_access);
     return report;
 }
 

@@ -1,6 +1,5 @@
 // Push and pull of one entry (kache/remote/transfer.hpp).
 #include <kache/remote/pack.hpp>
-#include <kache/remote/remote_gc.hpp>
 #include <kache/remote/transfer.hpp>
 #include <kache/util/fs.hpp>
 
@@ -72,7 +71,6 @@ Result<PushResult> push_entry(const store::Store& store, RemoteBackend& backend,
     // The pack first: a manifest must never name a pack that is not there.
     if (auto r = put_once(backend, pack_key(entry), pfile->path()); !r) return std::unexpected(r.error());
     if (auto r = put_once(backend, manifest_key(entry), mfile->path()); !r) return std::unexpected(r.error());
-    record_access(store, backend, entry.k2); // the upload day counts as a use for `kache remote gc`
     return PushResult{PushOutcome::pushed, *size + manifest.size()};
 }
 
@@ -93,7 +91,6 @@ Result<std::uint64_t> pull_entry(store::Store& store, RemoteBackend& backend, co
     if (mark) store.set_origin(name->k2, origin);
     auto pulled = pull_checked(store, backend, mkey, *name, limits);
     if (!pulled && mark && !store.has_entry(name->k2)) (void)store.take_origin(name->k2);
-    if (pulled) record_access(store, backend, name->k2); // at most one marker PUT a day per pack
     return pulled;
 }
 
