@@ -7,6 +7,7 @@
 #include <kache/remote/layout.hpp>
 #include <kache/remote/remote_gc.hpp>
 
+#include "../../../lib/remote/iso_time.hpp"
 #include "remote_test_support.hpp"
 
 using namespace kache;
@@ -226,4 +227,16 @@ TEST_CASE("access log: the machine id is created once, private", "[remote_gc]") 
     REQUIRE(fresh);
     CHECK(*fresh != *id);
     CHECK(machine_id(store).value_or("") == *fresh);
+}
+
+TEST_CASE("S3 listings' LastModified", "[remote_gc]") {
+    using kache::remote::detail::parse_iso8601_utc;
+    CHECK(parse_iso8601_utc("1970-01-02T00:00:00Z") == 86400);
+    CHECK(parse_iso8601_utc("2026-12-06T16:26:14.000Z") == parse_iso8601_utc("2026-12-06T16:26:14Z"));
+    CHECK(parse_iso8601_utc("2026-12-06T16:26:14Z") / 86400 == *parse_day_text("2026-12-06"));
+    CHECK(parse_iso8601_utc("") == 0);
+    CHECK(parse_iso8601_utc("2026-12-06 16:26:14Z") == 0);
+    CHECK(parse_iso8601_utc("2026-13-06T16:26:14Z") == 0);
+    CHECK(parse_iso8601_utc("2026-12-06T16:26:14.Z") == 0);
+    CHECK(parse_iso8601_utc("2026-12-06T16:26:14+01:00") == 0);
 }
