@@ -26,6 +26,7 @@ int run_kached(std::string_view cmd, std::span<const std::string> args) {
 
 int cmd_sync(std::span<const std::string> args) { return run_kached("sync", args); }
 int cmd_daemon(std::span<const std::string> args) { return run_kached("daemon", args); }
+int cmd_remote(std::span<const std::string> args) { return run_kached("remote", args); }
 
 // Every subcommand, in the order `kache --help` lists them.
 constexpr std::array k_commands = {
@@ -53,6 +54,8 @@ constexpr std::array k_commands = {
                  "exchange entries with the remote (S3 or a shared directory)", cmd_sync, cli::sync_spec},
     app::Command{"completions", "completions bash|zsh|fish", "print a shell completion script",
                  app::cmd_completions, app::spec_completions},
+    app::Command{"remote", "remote gc [--max-size SIZE] [--max-age DUR] [--dry-run]",
+                 "bound the shared remote: remove least recently used packs", cmd_remote},
 };
 
 constexpr const char* k_intro = R"(kache — a build cache for Rust

@@ -4,6 +4,7 @@
 
 #include <kache/config.hpp>
 #include <kache/remote.hpp>
+#include <kache/remote/access_log.hpp>
 #include <kache/remote/builtin.hpp>
 #include <kache/remote/sync.hpp>
 #include <kache/store.hpp>
@@ -18,6 +19,18 @@ namespace kache::kached {
 
 namespace {
 inline constexpr std::uint64_t k_max_jobs = 256;
+
+// Writes the uses recorded during the sync to this machine's access object of the day.
+Result<void> write_uses(remote::AccessRecorder& uses, const store::Store& store, const remote::BackendMaker& make) {
+    auto machine = remote::machine_id(store);
+    if (!machine) return std::unexpected(machine.error());
+    auto backend = make();
+    if (!backend) return std::unexpected(backend.error());
+    auto written = uses.flush(**backend, *machine, store.tmp_dir());
+    if (!written) return std::unexpected(written.error());
+    return {};
+}
+
 } // namespace
 
 int cmd_sync(std::span<const std::string> argv) {
@@ -79,11 +92,18 @@ int cmd_sync(std::span<const std::string> argv) {
             std::fprintf(stderr, "\r[kache] sync: %zu/%zu", done, total);
             if (done == total) std::fputc('\n', stderr);
         };
+    // Packs pulled are recorded for `kache remote gc`, written once at the end.
+    remote::AccessRecorder uses;
+    if (!cfg.remote.read_only) opt.on_pulled = [&uses](const std::string& key) { uses.record_manifest_key(key); };
     auto report = remote::sync(*store, make, opt);
     if (!report) {
         std::fprintf(stderr, "kache sync: %s\n", report.error().message.c_str());
         return 1;
     }
+    if (uses.dirty())
+        if (auto w = write_uses(uses, *store, make); !w)
+            std::fprintf(stderr, "kache sync: warning: cannot record the packs pulled (for kache remote gc): %s\n",
+                         w.error().message.c_str());
     for (auto& e : report->errors) std::fprintf(stderr, "kache sync: failed: %s\n", e.c_str());
     std::printf("%s%zu pushed (%s), %zu pulled (%s), %zu up to date, %zu skipped, %zu failed, %.1f s\n",
                 opt.dry_run ? "dry run: would have " : "", report->pushed, util::human_bytes(report->bytes_up).c_str(),

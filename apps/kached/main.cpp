@@ -3,6 +3,7 @@
 // `kache sync`. The wrapper binary never loads libcurl; it hands remote work here.
 #include "commands.hpp"
 #include "doctor_remote.hpp"
+#include "remote_gc_cmd.hpp"
 
 #include <kache/config.hpp>
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::span<const std::string> rest = args.empty() ? std::span<const std::string>() : std::span(args).subspan(1);
     if (!args.empty() && args[0] == "sync") return cmd_sync(rest);
+    if (!args.empty() && args[0] == "remote") return cmd_remote(rest);
     if (!args.empty() && args[0] == "run") return run_daemon();
     if (!args.empty() && args[0] == "daemon") return cmd_daemon(rest);
     if (!args.empty() && args[0] == "doctor-remote") return kache::app::cmd_doctor_remote({args.begin() + 1, args.end()});

@@ -25,6 +25,7 @@ namespace kache::remote {
 struct ObjectInfo {
     std::string key;         // full key, relative to the backend's root/prefix
     std::uint64_t size = 0;  // bytes
+    std::int64_t modified = 0; // last written, seconds since 1970 UTC; 0 when the backend cannot say
 };
 
 // Whether put() may replace an existing object.

@@ -10,6 +10,7 @@
 #include <kache/util/fs.hpp>
 #include <kache/util/process.hpp>
 
+#include "access_log.hpp"
 #include "log.hpp"
 #include "prefetch.hpp"
 #include "remote_checks.hpp"
@@ -39,6 +40,8 @@ constexpr std::chrono::milliseconds k_restart_retry{500};
 // still going (their intents stay and are replayed on the next start): a stalled
 // remote cannot keep `kache daemon stop` waiting.
 constexpr std::chrono::milliseconds k_max_stop_drain{3000};
+// Stopping waits at most this long for the last write of the access log.
+constexpr std::chrono::milliseconds k_max_access_flush_wait{2000};
 
 std::int64_t file_mtime_ns(const fs::path& p) {
     struct stat st {};
@@ -59,6 +62,7 @@ struct Daemon::Impl {
     std::optional<ipc::Server> server;
     std::unique_ptr<UploadQueue> uploads;
     SharedPulls pulls; // one download per entry across checks and prefetch; outlives both
+    std::unique_ptr<AccessLog> access; // packs pulled, written in batches for `kache remote gc`
     std::unique_ptr<RemoteChecks> checks;
     std::unique_ptr<Prefetcher> prefetch;
     std::unique_ptr<Scrubber> scrub;
@@ -211,6 +215,8 @@ struct Daemon::Impl {
         us.workers = opt.upload_workers;
         us.parked_retry = opt.parked_retry;
         uploads = std::make_unique<UploadQueue>(*store, backend_maker(), log, us);
+        access = std::make_unique<AccessLog>(*store, backend_maker(), log, uploading());
+        pulls.on_pulled([a = access.get()](const std::string& key) { a->record(key); });
         checks = std::make_unique<RemoteChecks>(
             *store, backend_maker(), log,
             CheckSettings{opt.check_workers, opt.negative_cache, opt.remote_down_backoff,
@@ -228,6 +234,7 @@ struct Daemon::Impl {
         uploads->start();
         checks->start();
         prefetch->start();
+        access->start();
         scrub = std::make_unique<Scrubber>(*store, log, ScrubSettings{opt.config.scrub_rate});
         scrub->start();
         start_gc();
@@ -239,6 +246,7 @@ struct Daemon::Impl {
         auto drain = std::min<std::chrono::milliseconds>(opt.drain_timeout, k_max_stop_drain);
         if (!uploads->drain(drain))
             log.warn("stopping with uploads pending; their intents stay and are replayed on the next start");
+        access->finish(k_max_access_flush_wait); // before transfers are cancelled
         remote::cancel_transfers();
         uploads->stop();
         checks->stop();

@@ -33,6 +33,7 @@ Result<std::uint64_t> SharedPulls::pull(const std::string& key, const PullFn& fn
     {
         Finish finish{*this, key, *flight};
         r = fn();
+        if (r && on_pulled_) on_pulled_(key); // recorded for `kache remote gc`, in memory
         std::lock_guard g(mu_); // released before finish's destructor takes it
         if (r) flight->error.reset();
         else flight->error = r.error();

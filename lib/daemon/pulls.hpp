@@ -25,6 +25,10 @@ public:
     // downloaded nothing). Returns pull's own result otherwise.
     Result<std::uint64_t> pull(const std::string& key, const PullFn& pull);
 
+    // Called with the key after each pull that succeeds (once per download, not per
+    // waiter); set before any pull runs. Must not block: it runs on the pull's thread.
+    void on_pulled(std::function<void(const std::string& key)> fn) { on_pulled_ = std::move(fn); }
+
     // Pulls running now (for tests and status).
     std::size_t in_flight() const;
 
@@ -36,6 +40,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::map<std::string, std::shared_ptr<Flight>> flights_;
+    std::function<void(const std::string&)> on_pulled_;
 };
 
 } // namespace kache::daemon

@@ -217,7 +217,11 @@ Result<std::vector<ObjectInfo>> FilesystemBackend::list(const std::string& prefi
             } else if (fs::is_regular_file(st) && key.starts_with(prefix)) {
                 auto size = it->file_size(sec);
                 if (sec) continue;
-                out.push_back({key, static_cast<std::uint64_t>(size)});
+                auto mtime = it->last_write_time(sec);
+                if (sec) continue;
+                auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::file_clock::to_sys(mtime).time_since_epoch()).count();
+                out.push_back({key, static_cast<std::uint64_t>(size), static_cast<std::int64_t>(secs)});
             }
         }
         if (ec) return std::unexpected(detail::errno_error(ec.value(), "cannot list", dir, ErrorKind::denied));

@@ -4,6 +4,7 @@
 #include <kache/util/backoff.hpp>
 
 #include "curl_transport.hpp"
+#include "iso_time.hpp"
 #include "object_key.hpp"
 #include "posix_file.hpp"
 
@@ -448,7 +449,8 @@ Result<std::vector<ObjectInfo>> S3Backend::list(const std::string& prefix) {
         for (pugi::xml_node c : result.children("Contents")) {
             std::string k = c.child_value("Key");
             if (!k.starts_with(root)) continue;
-            out.push_back({k.substr(root.size()), c.child("Size").text().as_ullong()});
+            out.push_back({k.substr(root.size()), c.child("Size").text().as_ullong(),
+                           detail::parse_iso8601_utc(c.child_value("LastModified"))});
         }
         if (std::string_view(result.child_value("IsTruncated")) != "true") break;
         token = result.child_value("NextContinuationToken");

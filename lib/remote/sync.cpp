@@ -110,6 +110,7 @@ Result<SyncReport> sync(store::Store& store, const BackendMaker& make_backend, c
                 if (!b) record_failure(todo[i], b.error());
                 else if (auto n = pull_entry(store, **b, todo[i], {}, opt.limits); !n) record_failure(todo[i], n.error());
                 else {
+                    if (opt.on_pulled) opt.on_pulled(todo[i]);
                     std::lock_guard g(mu);
                     ++report.pulled;
                     report.bytes_down += *n;

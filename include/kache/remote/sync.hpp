@@ -31,6 +31,8 @@ struct SyncOptions {
     PackLimits limits;             // bounds on each pulled pack (PackLimits::for_max_size)
     // Called after each transfer with (done, total); for a progress line.
     std::function<void(std::size_t, std::size_t)> progress;
+    // Called with the manifest object's key after each entry pulled (from the workers).
+    std::function<void(const std::string&)> on_pulled;
 };
 
 struct SyncReport {

@@ -100,3 +100,12 @@ TEST_CASE("shared pulls: waiters are released when a pull throws", "[daemon][pul
     CHECK_FALSE(b); // released with an error, not left waiting
     CHECK(pulls.in_flight() == 0);
 }
+
+TEST_CASE("shared pulls: on_pulled hears each successful download once", "[daemon][pulls]") {
+    daemon::SharedPulls pulls;
+    std::vector<std::string> heard;
+    pulls.on_pulled([&](const std::string& key) { heard.push_back(key); });
+    CHECK(pulls.pull("a", [] { return Result<std::uint64_t>(7); }));
+    CHECK(!pulls.pull("b", [] { return Result<std::uint64_t>(std::unexpected(Error{ErrorKind::io, "down"})); }));
+    CHECK(heard == std::vector<std::string>{"a"});
+}

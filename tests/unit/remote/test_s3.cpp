@@ -8,6 +8,9 @@
 // meson reports as skipped: never as passed.
 #include <kache/remote.hpp>
 #include <kache/remote/builtin.hpp>
+#include <kache/remote/access_log.hpp>
+#include <kache/remote/layout.hpp>
+#include <kache/remote/remote_gc.hpp>
 #include <kache/remote/s3.hpp>
 
 #include "remote_test_support.hpp"
@@ -626,4 +629,38 @@ TEST_CASE("s3: plain http is refused except on loopback", "[s3][config]") {
         REQUIRE_FALSE(b);
         CHECK(b.error().kind == ErrorKind::config);
     }
+}
+
+TEST_CASE("s3: listings carry LastModified; access objects round-trip and remote gc reads them",
+          "[.][s3-server][s3]") {
+    REQUIRE_S3_SERVER();
+    TempDir work("kache-s3-gc");
+    auto s3 = make(config_for(server, unique_prefix("gc")));
+    auto now = std::chrono::system_clock::now();
+    auto k2 = kache::hash::of("used"), k1 = kache::hash::of("k1");
+    write_file(work / "pack", "p");
+    REQUIRE(s3->put(kache::remote::pack_key("c", k2), work / "pack", Overwrite::no));
+    REQUIRE(s3->put(kache::remote::manifest_key("c", "1", k1, k2), work / "pack", Overwrite::no));
+    auto listed = s3->list("v1/packs/");
+    REQUIRE(listed);
+    REQUIRE(listed->size() == 1);
+    auto age = std::chrono::system_clock::to_time_t(now) - (*listed)[0].modified;
+    CHECK(age > -300);
+    CHECK(age < 300);
+
+    kache::remote::AccessRecorder rec;
+    rec.record(k2, now);
+    auto n = rec.flush(*s3, std::string(32, 'a'), work.path(), now);
+    INFO((n ? std::string() : n.error().message));
+    REQUIRE(n);
+    CHECK(*n == 1);
+    kache::remote::GcOptions opt;
+    opt.tmp_dir = work.path();
+    opt.max_age = std::chrono::hours(1);
+    opt.dry_run = true;
+    auto report = kache::remote::gc(*s3, opt);
+    REQUIRE(report);
+    CHECK(report->access_objects == 1);
+    CHECK(report->warnings.empty());
+    CHECK(report->victims.empty());
 }
