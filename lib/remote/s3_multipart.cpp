@@ -125,6 +125,14 @@ struct Upload {
         if (if_none_match) call.headers.push_back({"If-None-Match", "*"});
         auto resp = send(call);
         if (!resp) return std::unexpected(resp.error());
+        if (resp->status == 404) {
+            // The upload is gone: a retry after an attempt whose reply was lost finds it
+            // completed. The object then exists, as for the single PUT's lost reply.
+            S3Call head("HEAD", "HEAD", key);
+            auto h = send(head);
+            if (h && h->status == 200)
+                return if_none_match ? fail(ErrorKind::conflict, "s3://.../" + key + " exists already") : ok();
+        }
         if (resp->status < 200 || resp->status >= 300) return std::unexpected(http_error(call, *resp));
         // S3 may answer 200 and still fail: the error is then the body.
         pugi::xml_document doc;
