@@ -32,6 +32,7 @@ using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 struct Upload {
     int fd = -1;
+    std::uint64_t base = 0; // where the body starts in fd
     std::uint64_t size = 0;
     std::uint64_t offset = 0;
     int err = 0;          // errno of a failed read
@@ -50,7 +51,7 @@ std::size_t on_read(char* buf, std::size_t size, std::size_t nitems, void* userd
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size * nitems, up->size - up->offset));
     if (want == 0) return 0;
     while (true) {
-        ssize_t n = ::pread(up->fd, buf, want, static_cast<off_t>(up->offset));
+        ssize_t n = ::pread(up->fd, buf, want, static_cast<off_t>(up->base + up->offset));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             up->err = errno;
@@ -232,7 +233,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
 
     HttpResponse resp;
     char errbuf[CURL_ERROR_SIZE] = {0};
-    Upload up{req.upload_fd, req.upload_size, 0, 0, false};
+    Upload up{req.upload_fd, req.upload_offset, req.upload_size, 0, 0, false};
     Download down{c, req.download_fd, &resp, 0};
     Progress progress;
     progress.first_byte_timeout = opts_.first_byte_timeout;
@@ -250,7 +251,8 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     }
 
     // TLS peer and host name verification stay at libcurl's defaults: on, against the
-    // system CA store (Debian's libcurl reads /etc/ssl/certs/ca-certificates.crt).
+    // system CA store (Debian's libcurl reads /etc/ssl/certs/ca-certificates.crt), or the
+    // configured CA bundle for a private endpoint.
     curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); // no SIGALRM: we run in worker threads
@@ -270,6 +272,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &progress);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &down);
+    if (!opts_.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts_.ca_bundle.c_str());
 
     if (req.method == "HEAD") {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -280,6 +283,11 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
         curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
         curl_easy_setopt(c, CURLOPT_SEEKDATA, &up);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.upload_size));
+    } else if (req.method == "POST") {
+        // The body is small (an XML part list) and outlives the call: libcurl sends it as is.
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
     } else if (req.method == "GET") {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     } else {
@@ -291,6 +299,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     // Unset what points into this frame before the handle goes back to the pool.
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
     release(std::move(handle));
 
     if (rc == CURLE_OK) return resp;

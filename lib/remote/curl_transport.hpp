@@ -19,11 +19,13 @@
 namespace kache::remote::detail {
 
 struct HttpRequest {
-    std::string method; // "GET", "HEAD", "PUT" or "DELETE"
+    std::string method; // "GET", "HEAD", "PUT", "POST" or "DELETE"
     std::string url;    // complete and already percent-encoded; sent exactly as written
     std::vector<std::pair<std::string, std::string>> headers;
-    int upload_fd = -1;             // PUT: the body, read with pread() from offset 0
+    int upload_fd = -1;             // PUT: the body, read with pread() from upload_offset
+    std::uint64_t upload_offset = 0; // PUT: where in upload_fd the body starts (a multipart part)
     std::uint64_t upload_size = 0;  // PUT: bytes to send
+    std::string body;               // POST: a small body held in memory (a multipart request)
     int download_fd = -1;           // a 2xx body is written here; other bodies go to memory
 };
 
@@ -53,6 +55,7 @@ struct TransportOptions {
     std::chrono::seconds low_speed_time;
     std::uint32_t low_speed_limit = 0;
     std::chrono::milliseconds first_byte_timeout = k_first_byte_timeout;
+    std::string ca_bundle; // PEM file of trusted CAs instead of the system store; empty: the system's
 };
 
 // Performs requests, reusing libcurl easy handles (and so their connections) across calls.

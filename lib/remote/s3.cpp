@@ -7,6 +7,8 @@
 #include "iso_time.hpp"
 #include "object_key.hpp"
 #include "posix_file.hpp"
+#include "s3_call.hpp"
+#include "s3_multipart.hpp"
 
 #include <pugixml.hpp>
 #include <sys/stat.h>
@@ -26,71 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using detail::HttpRequest;
 using detail::HttpResponse;
-
-const std::string k_empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-// The parts of an endpoint URL that requests are built from.
-struct Endpoint {
-    std::string scheme;    // "http" or "https"
-    std::string authority; // "host[:port]" as written: sent as Host and signed
-    std::string host;      // without port or brackets
-    std::string base_path; // "" or "/gateway" (no trailing '/')
-};
-
-bool is_loopback_host(const std::string& host) {
-    if (host == "localhost" || host == "::1") return true;
-    // 127.0.0.0/8, written as a dotted quad.
-    if (!host.starts_with("127.")) return false;
-    int parts = 0;
-    std::size_t i = 0;
-    while (i <= host.size()) {
-        std::size_t j = host.find('.', i);
-        if (j == std::string::npos) j = host.size();
-        std::string_view p(host.data() + i, j - i);
-        if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-            std::stoi(std::string(p)) > 255)
-            return false;
-        ++parts;
-        i = j + 1;
-    }
-    return parts == 4;
-}
-
-Result<Endpoint> parse_endpoint(const std::string& url) {
-    auto bad = [&](const std::string& why) {
-        return fail(ErrorKind::config, "S3 endpoint '" + url + "' " + why +
-                                           ": write it as https://host[:port] (KACHE_S3_ENDPOINT)");
-    };
-    Endpoint ep;
-    auto sep = url.find("://");
-    if (sep == std::string::npos) return bad("has no scheme");
-    ep.scheme = url.substr(0, sep);
-    std::transform(ep.scheme.begin(), ep.scheme.end(), ep.scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ep.scheme != "http" && ep.scheme != "https") return bad("is neither http:// nor https://");
-    std::string rest = url.substr(sep + 3);
-    auto slash = rest.find('/');
-    ep.authority = rest.substr(0, slash);
-    if (slash != std::string::npos) ep.base_path = rest.substr(slash);
-    while (!ep.base_path.empty() && ep.base_path.back() == '/') ep.base_path.pop_back();
-    if (ep.authority.empty()) return bad("has no host");
-    if (ep.authority.find('@') != std::string::npos) return bad("must not hold credentials");
-    if (ep.base_path.find_first_of("?#") != std::string::npos) return bad("must not hold a query or fragment");
-    if (ep.authority.front() == '[') {
-        auto close = ep.authority.find(']');
-        if (close == std::string::npos) return bad("has an unterminated IPv6 address");
-        ep.host = ep.authority.substr(1, close - 1);
-    } else {
-        ep.host = ep.authority.substr(0, ep.authority.find(':'));
-    }
-    if (ep.host.empty()) return bad("has no host");
-    std::transform(ep.host.begin(), ep.host.end(), ep.host.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ep.scheme == "http" && !is_loopback_host(ep.host))
-        return fail(ErrorKind::config, "S3 endpoint '" + url +
-                                           "' uses plain http, which kache allows only for loopback "
-                                           "(127.0.0.0/8, localhost, [::1]): use https://" +
-                                           rest);
-    return ep;
-}
 
 // The fields of an S3 <Error> document that kache acts on.
 struct S3Error {
@@ -140,32 +77,19 @@ util::Backoff backoff_of(const RetryPolicy& p) { return util::Backoff(p.base_del
 
 struct S3Backend::Impl {
     const S3Config& cfg;
-    Endpoint ep;
+    S3BucketAddress at; // where requests go: path-style or virtual-hosted
     sigv4::Options sign_opts;
     sigv4::Credentials creds;
     detail::CurlTransport transport;
     std::atomic<bool> bucket_seen{false}; // a request on the bucket has succeeded
 
-    Impl(const S3Config& c, Endpoint e)
-        : cfg(c), ep(std::move(e)), sign_opts(sigv4::Options::s3(c.region)),
+    Impl(const S3Config& c, S3BucketAddress a)
+        : cfg(c), at(std::move(a)), sign_opts(sigv4::Options::s3(c.region)),
           creds{c.access_key, c.secret_key, c.session_token},
-          transport(detail::TransportOptions{c.connect_timeout, c.low_speed_time, c.low_speed_limit}) {}
+          transport(detail::TransportOptions{c.connect_timeout, c.low_speed_time, c.low_speed_limit,
+                                             detail::k_first_byte_timeout, c.ca_bundle}) {}
 
-    // One S3 call before signing.
-    struct Call {
-        Call(std::string op_, std::string method_, std::string key_ = {})
-            : op(std::move(op_)), method(std::move(method_)), key(std::move(key_)) {}
-
-        std::string op;                      // "GET", "PUT", ... for messages
-        std::string method;
-        std::string key;                     // full key (prefix applied); empty for the bucket
-        std::vector<sigv4::QueryParam> query;
-        std::vector<sigv4::Header> headers;  // extra headers, all signed
-        std::string payload_hash = k_empty_sha256;
-        int upload_fd = -1;
-        std::uint64_t upload_size = 0;
-        int download_fd = -1;
-    };
+    using Call = detail::S3Call;
 
     std::string target(const std::string& key) const {
         return "s3://" + cfg.bucket + (key.empty() ? "" : "/" + key);
@@ -177,13 +101,13 @@ struct S3Backend::Impl {
     }
 
     HttpRequest build(const Call& call) const {
-        std::string path = ep.base_path + "/" + cfg.bucket;
-        if (!call.key.empty()) path += "/" + sigv4::uri_encode(call.key, true);
+        // Host and path are signed exactly as they are sent.
+        const std::string path = at.path_of(call.key);
         sigv4::Request sreq;
         sreq.method = call.method;
         sreq.path = path;
         sreq.query = call.query;
-        sreq.headers.push_back({"Host", ep.authority});
+        sreq.headers.push_back({"Host", at.authority});
         sreq.headers.insert(sreq.headers.end(), call.headers.begin(), call.headers.end());
         sreq.payload_hash = call.payload_hash;
         auto signed_req = sigv4::sign_headers(sreq, creds, sign_opts, std::chrono::system_clock::now());
@@ -191,12 +115,14 @@ struct S3Backend::Impl {
         HttpRequest http;
         http.method = call.method;
         // The query is sent in its canonical form so that the server sees what was signed.
-        http.url = ep.scheme + "://" + ep.authority + path;
+        http.url = at.scheme + "://" + at.authority + path;
         if (!call.query.empty()) http.url += "?" + sigv4::canonical_query(call.query);
         for (const auto& h : sreq.headers) http.headers.emplace_back(h.name, h.value);
         for (const auto& h : signed_req.headers_to_add) http.headers.emplace_back(h.name, h.value);
         http.upload_fd = call.upload_fd;
+        http.upload_offset = call.upload_offset;
         http.upload_size = call.upload_size;
+        http.body = call.body;
         http.download_fd = call.download_fd;
         return http;
     }
@@ -260,9 +186,14 @@ struct S3Backend::Impl {
         if (te.connect_failed)
             return {te.error.kind, "cannot reach the S3 endpoint " + cfg.endpoint + ": " + te.error.message + tries +
                                        "; check that the server is up and KACHE_S3_ENDPOINT is right"};
-        if (te.error.kind == ErrorKind::config)
-            return {ErrorKind::config, "S3 endpoint " + cfg.endpoint + ": " + te.error.message +
-                                           " (for TLS: is the certificate trusted by the system CA store?)"};
+        if (te.error.kind == ErrorKind::config) {
+            std::string fix = cfg.ca_bundle.empty()
+                                  ? "; for a private endpoint set AWS_CA_BUNDLE or the remote option ca_bundle "
+                                    "to its CA file"
+                                  : "; the CA bundle " + cfg.ca_bundle + " (" + cfg.ca_bundle_source +
+                                        ") does not vouch for it: fix AWS_CA_BUNDLE / ca_bundle";
+            return {ErrorKind::config, "S3 endpoint " + cfg.endpoint + ": " + one_line(te.error.message) + fix};
+        }
         return {te.error.kind, "S3 " + call.op + " " + target(call.key) + " at " + cfg.endpoint + ": " +
                                    te.error.message + tries};
     }
@@ -331,11 +262,12 @@ Result<std::unique_ptr<S3Backend>> S3Backend::create(S3Config cfg) {
     if (!prefix) return fail(ErrorKind::config, "S3 prefix: " + prefix.error().message);
     cfg.prefix = *prefix;
     while (!cfg.endpoint.empty() && cfg.endpoint.back() == '/') cfg.endpoint.pop_back();
-    auto ep = parse_endpoint(cfg.endpoint);
+    auto ep = parse_s3_endpoint(cfg.endpoint);
     if (!ep) return std::unexpected(ep.error());
+    auto at = address_bucket(*ep, cfg.bucket, cfg.addressing_style);
 
     auto backend = std::unique_ptr<S3Backend>(new S3Backend(std::move(cfg), nullptr));
-    backend->impl_ = std::make_unique<Impl>(backend->cfg_, std::move(*ep));
+    backend->impl_ = std::make_unique<Impl>(backend->cfg_, std::move(at));
     return backend;
 }
 
@@ -397,6 +329,18 @@ Result<void> S3Backend::put(const std::string& key, const std::filesystem::path&
     if (::fstat(fd->get(), &st) != 0) return std::unexpected(detail::errno_error(errno, "cannot stat", src));
     if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid_input, src.string() + " is not a regular file");
     const auto size = static_cast<std::uint64_t>(st.st_size);
+    const std::string full_key = detail::join_key(cfg_.prefix, key);
+    if (size > cfg_.multipart_threshold) {
+        auto r = detail::multipart_put([&](const Impl::Call& c) { return impl_->send(c); },
+                                       [&](const Impl::Call& c, const HttpResponse& resp) {
+                                           return impl_->http_error(c, resp, 1);
+                                       },
+                                       full_key, {fd->get(), size, src}, cfg_.multipart_part_size,
+                                       overwrite == Overwrite::no);
+        if (!r && r.error().kind == ErrorKind::io && r.error().message.find(src.string()) == std::string::npos)
+            r.error().message = src.string() + ": " + r.error().message;
+        return r;
+    }
 
     // x-amz-content-sha256 must be known before the first byte is sent, so the file is read
     // twice rather than held in memory: packs can be large and the daemon uploads several.
@@ -412,7 +356,7 @@ Result<void> S3Backend::put(const std::string& key, const std::filesystem::path&
         off += static_cast<std::uint64_t>(n);
     }
 
-    Impl::Call call("PUT", "PUT", detail::join_key(cfg_.prefix, key));
+    Impl::Call call("PUT", "PUT", full_key);
     call.payload_hash = hash.finish_hex();
     call.upload_fd = fd->get();
     call.upload_size = size;

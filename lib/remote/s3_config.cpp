@@ -1,5 +1,6 @@
 // Resolving an S3Config from the remote URL, the [remote] options and the environment,
 // including the AWS shared credentials and config files.
+#include <kache/config.hpp>
 #include <kache/remote/s3.hpp>
 
 #include "object_key.hpp"
@@ -122,6 +123,46 @@ Result<std::chrono::milliseconds> parse_ms(const std::string& what, const std::s
     if (ec != std::errc() || end != v.data() + v.size() || n < 0)
         return fail(ErrorKind::config, "remote option " + what + " = '" + v + "' is not a non-negative integer");
     return std::chrono::milliseconds(n);
+}
+
+// Addressing style, CA bundle and multipart sizes (see s3.hpp for the order of precedence).
+Result<void> resolve_transport_options(const Lookup& l, S3Config& cfg) {
+    if (auto v = l.var("KACHE_S3_ADDRESSING_STYLE")) {
+        auto s = parse_addressing_style(*v, "KACHE_S3_ADDRESSING_STYLE");
+        if (!s) return std::unexpected(s.error());
+        cfg.addressing_style = *s;
+    } else if (auto o = l.option("addressing_style")) {
+        auto s = parse_addressing_style(*o, "remote option addressing_style");
+        if (!s) return std::unexpected(s.error());
+        cfg.addressing_style = *s;
+    }
+
+    std::optional<std::string> ca;
+    if ((ca = l.var("KACHE_S3_CA_BUNDLE"))) cfg.ca_bundle_source = "KACHE_S3_CA_BUNDLE";
+    else if ((ca = l.option("ca_bundle"))) cfg.ca_bundle_source = "remote option ca_bundle";
+    else if ((ca = l.var("AWS_CA_BUNDLE"))) cfg.ca_bundle_source = "AWS_CA_BUNDLE";
+    if (ca) {
+        // Checked now: a typo would otherwise surface as a TLS failure on every request.
+        std::ifstream probe(*ca);
+        std::error_code ec;
+        if (!probe || fs::is_directory(*ca, ec))
+            return fail(ErrorKind::config, "the CA bundle '" + *ca + "' (" + cfg.ca_bundle_source +
+                                               ") is not a readable file: fix " + cfg.ca_bundle_source);
+        cfg.ca_bundle = *ca;
+    }
+
+    auto size_option = [&](const char* name, std::uint64_t& out, std::uint64_t min) -> Result<void> {
+        auto v = l.option(name);
+        if (!v) return ok();
+        auto n = config::parse_size(*v);
+        if (!n || *n < min)
+            return fail(ErrorKind::config, std::string("remote option ") + name + " = '" + *v + "' is not a size of at least " +
+                                               std::to_string(min) + " bytes (e.g. \"16MiB\")");
+        out = *n;
+        return ok();
+    };
+    if (auto r = size_option("multipart_threshold", cfg.multipart_threshold, 1); !r) return r;
+    return size_option("multipart_part_size", cfg.multipart_part_size, k_min_multipart_part_size);
 }
 
 } // namespace
@@ -258,6 +299,7 @@ Result<S3Config> resolve_s3_config(const RemoteSpec& spec, const EnvLookup& env)
         if (!ms) return std::unexpected(ms.error());
         cfg.low_speed_time = std::chrono::seconds(ms->count());
     }
+    if (auto r = resolve_transport_options(l, cfg); !r) return std::unexpected(r.error());
     return cfg;
 }
 

@@ -1,11 +1,13 @@
-// kache/remote/s3.hpp — the S3 backend: path-style requests signed with SigV4, over libcurl.
+// kache/remote/s3.hpp — the S3 backend: requests signed with SigV4, over libcurl.
 //
 //   auto cfg = kache::remote::resolve_s3_config(spec);          // URL + options + environment
 //   if (!cfg) { warn(cfg.error().message); return; }
 //   auto s3 = kache::remote::S3Backend::create(*cfg);
 //   if (s3) (*s3)->put("v1/packs/serde/k.pack", "/tmp/k.pack", Overwrite::no);
 //
-// Objects live at <endpoint>/<bucket>/<prefix>/<key>. Transient failures (connection
+// Objects live at <endpoint>/<bucket>/<prefix>/<key> (path-style) or
+// <bucket>.<endpoint host>/<prefix>/<key> (virtual-hosted, the default for AWS; see s3_url.hpp).
+// Transient failures (connection
 // errors, timeouts, 5xx, 429 and 503 SlowDown) are retried with exponential backoff and
 // full jitter; what is left is reported with an ErrorKind that says whether a later retry
 // can help, and a message that names the fix.
@@ -17,6 +19,7 @@
 #pragma once
 
 #include <kache/remote.hpp>
+#include <kache/remote/s3_url.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -39,6 +42,12 @@ inline constexpr unsigned k_default_max_attempts = 5;
 // Backoff before retry n (1-based) is uniform in [0, min(max, base * 2^(n-1))] ("full jitter").
 inline constexpr std::chrono::milliseconds k_default_retry_base_delay{100};
 inline constexpr std::chrono::milliseconds k_default_retry_max_delay{5'000};
+// Objects larger than this go up in parts (CreateMultipartUpload, UploadPart, Complete).
+inline constexpr std::uint64_t k_default_multipart_threshold = 64ull << 20;
+inline constexpr std::uint64_t k_default_multipart_part_size = 16ull << 20;
+// S3's limits: every part but the last is at least 5 MiB; an upload has at most 10 000 parts.
+inline constexpr std::uint64_t k_min_multipart_part_size = 5ull << 20;
+inline constexpr std::uint64_t k_max_multipart_parts = 10'000;
 
 // When and how often a failed request is tried again.
 struct RetryPolicy {
@@ -63,6 +72,13 @@ struct S3Config {
     std::chrono::milliseconds connect_timeout = k_default_connect_timeout;
     std::chrono::seconds low_speed_time = k_default_low_speed_time;
     std::uint32_t low_speed_limit = k_default_low_speed_limit;
+
+    // Transport: how the bucket is addressed, which CAs are trusted, when uploads split.
+    S3AddressingStyle addressing_style = S3AddressingStyle::automatic;
+    std::string ca_bundle;        // PEM file of trusted CAs (CURLOPT_CAINFO); empty: the system store
+    std::string ca_bundle_source; // the setting it came from, for messages ("AWS_CA_BUNDLE", ...)
+    std::uint64_t multipart_threshold = k_default_multipart_threshold; // bytes; larger objects go in parts
+    std::uint64_t multipart_part_size = k_default_multipart_part_size; // grown to keep ≤ 10 000 parts
 };
 
 // Looks up an environment variable; std::nullopt when unset.
@@ -85,9 +101,17 @@ EnvLookup process_environment();
 //                   the profile AWS_PROFILE (default "default") in ~/.aws/credentials, then
 //                   ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE move them).
 //   tuning:         options "max_attempts", "connect_timeout_ms", "low_speed_time_s".
+//   addressing:     KACHE_S3_ADDRESSING_STYLE, option "addressing_style" (auto|path|virtual), auto
+//   CA bundle:      KACHE_S3_CA_BUNDLE, option "ca_bundle", AWS_CA_BUNDLE (must be a readable file)
+//   multipart:      options "multipart_threshold" (default 64 MiB) and "multipart_part_size"
+//                   (default 16 MiB, at least 5 MiB), sizes as "8MiB" or bytes
 // ErrorKind::config, with the variable to set, when no bucket or no credentials are found
 // or a value is malformed.
 Result<S3Config> resolve_s3_config(const RemoteSpec& spec, const EnvLookup& env = process_environment());
+
+// The part size a multipart upload of object_size bytes uses: configured, at least
+// k_min_multipart_part_size, grown to a whole MiB that keeps the parts ≤ k_max_multipart_parts.
+std::uint64_t s3_multipart_part_size(std::uint64_t object_size, std::uint64_t configured);
 
 class S3Backend final : public RemoteBackend {
 public:
@@ -104,7 +128,10 @@ public:
     // dest. On failure dest does not exist. ErrorKind::not_found if there is no such object.
     Result<void> get(const std::string& key, const std::filesystem::path& dest) override;
     // PUT, streaming src from disk (read twice: once for its SHA-256, once to send it).
-    // Overwrite::no sends If-None-Match: *, and an existing object gives ErrorKind::conflict
+    // Above multipart_threshold: a multipart upload, each part streamed by pread with its
+    // own SHA-256 and retried on its own; any failure aborts the upload (no orphaned parts).
+    // Memory stays at one read buffer whatever the size. Overwrite::no sends If-None-Match: *
+    // (on the single PUT or on CompleteMultipartUpload), and an existing object gives ErrorKind::conflict
     // (also when an earlier attempt of this same call stored it and only its reply was lost).
     Result<void> put(const std::string& key, const std::filesystem::path& src, Overwrite overwrite) override;
     // ListObjectsV2, every page. Keys are returned relative to the configured prefix.

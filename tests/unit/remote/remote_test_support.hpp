@@ -106,13 +106,16 @@ inline std::string unquote_shell(std::string v) {
 // script and stopped by the stop script when this object dies.
 class S3Server {
 public:
-    // Starts a server with the given buckets; FAILs the test if it cannot.
-    explicit S3Server(const std::vector<std::string>& buckets = {"kache-test"})
+    // Starts a server with the given buckets (and extra start-s3-server.sh flags, e.g.
+    // "--vhost"); FAILs the test if it cannot.
+    explicit S3Server(const std::vector<std::string>& buckets = {"kache-test"},
+                      const std::vector<std::string>& extra_args = {})
         : data_("kache-s3-data"), scripts_(s3_scripts_dir()) {
         std::string cmd = "bash " + shell_quote((scripts_ / "start-s3-server.sh").string()) + " --prefix " +
                           shell_quote(s3_install_prefix().string()) + " --data " +
                           shell_quote((data_.path() / "s3").string());
         for (const auto& b : buckets) cmd += " --bucket " + shell_quote(b);
+        for (const auto& a : extra_args) cmd += " " + shell_quote(a);
         auto [status, out] = run_command(cmd);
         INFO("start-s3-server.sh printed:\n" << out);
         REQUIRE(status == 0);
