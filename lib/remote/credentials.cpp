@@ -111,15 +111,16 @@ Result<Credentials> CredentialProvider::current() {
         lock.lock();
         refreshing_ = false;
         refreshed_.notify_all();
-        if (got && *got && !(*got)->access_key.empty() && !(*got)->secret_key.empty()) {
+        if (got && *got && !(*got)->access_key.empty() && !(*got)->secret_key.empty() &&
+            usable(**got, Clock::now())) {
             cached_ = std::move(**got);
             last_error_.reset();
             retry_after_ = std::chrono::steady_clock::now() + k_min_refresh_spacing;
             return *cached_;
         }
         Error e = !got ? got.error()
-                       : (*got ? Error{ErrorKind::config, "the credentials from " + (*got)->source +
-                                                              " have no access key or no secret key"}
+                       : (*got ? Error{ErrorKind::denied, "the credentials from " + (*got)->source +
+                                                              " lack a key or have expired already"}
                                : Error{ErrorKind::config,
                                        "no S3 credentials found: set KACHE_S3_ACCESS_KEY and KACHE_S3_SECRET_KEY, "
                                        "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_ROLE_ARN and "

@@ -47,6 +47,9 @@ mkdir -p "$TEST_TMP/aws"
 : >"$AWS_SHARED_CREDENTIALS_FILE"
 use_remote "$S3_ENDPOINT"
 
+T0=$SECONDS
+step() { note "$* (at $((SECONDS - T0)) s)"; }
+
 STS_PIDS=()
 # start_sts NAME EXPIRES_IN: an emulator handing out $AK/$SK/$ST; sets STS_URL.
 start_sts() {
@@ -74,7 +77,7 @@ start_sts main 3600
 export AWS_ENDPOINT_URL_STS=$STS_URL
 echo "   STS emulator at $STS_URL, S3 at $S3_ENDPOINT"
 
-note "web identity: machine A builds; its daemon uploads with the STS credentials"
+step "web identity: machine A builds; its daemon uploads with the STS credentials"
 printf '%s\n' "$GOOD_TOKEN" >"$TEST_TMP/token"
 export AWS_ROLE_ARN=$ROLE AWS_WEB_IDENTITY_TOKEN_FILE=$TEST_TMP/token
 machine a
@@ -91,7 +94,7 @@ doctor
 assert_file_contains "$OUT" "accepts the credentials \(credentials from web identity \(role $ROLE\)\)" \
   "doctor names web identity as the source"
 
-note "machine B (empty store, another path) pulls everything with the same chain"
+step "machine B (empty store, another path) pulls everything with the same chain"
 machine b
 daemon_start
 ws_b=$(mkdir -p "$TEST_TMP/elsewhere" && new_workspace elsewhere/b-ws)
@@ -99,21 +102,20 @@ kcargo "$ws_b" build
 assert_no_real_compiles "B's build from the remote"
 assert_app_baseline "$ws_b"
 
-note "a wrong web identity token: doctor names the fix; the build still compiles"
+step "a wrong web identity token: doctor names the fix; the build still compiles"
 printf 'not-the-token\n' >"$TEST_TMP/token"
 machine c
 restart_daemon
 doctor
 assert_file_contains "$OUT" "^problem: .*InvalidIdentityToken.*AWS_WEB_IDENTITY_TOKEN_FILE" \
   "doctor's problem line names the token and the fix"
-ws_c=$(new_workspace c-ws)
+ws_c=$(new_workspace c-ws why)
 ALLOW_KACHE_WARNINGS=1 kcargo "$ws_c" build
-assert_ge "$(count_real_compiles)" 1 "the build without usable credentials still compiles"
-assert_app_baseline "$ws_c"
+assert_ge "$(count_real_compiles)" 2 "the build without usable credentials still compiles"
 "$KACHE" daemon stop >/dev/null 2>&1 || true
 unset AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
 
-note "credential_process in a profile"
+step "credential_process in a profile"
 cat >"$TEST_TMP/aws/helper.sh" <<EOS
 #!/bin/sh
 printf '{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "%s", "SessionToken": "%s", "Expiration": "%s"}\n' \
@@ -139,7 +141,7 @@ kcargo "$ws_d" build
 assert_no_real_compiles "a fresh store pulls with credential_process"
 "$KACHE" daemon stop >/dev/null 2>&1 || true
 
-note "role_arn + source_profile: AssumeRole signed with the source profile's keys"
+step "role_arn + source_profile: AssumeRole signed with the source profile's keys"
 export AWS_PROFILE=role
 before=$(sts_calls AssumeRole)
 machine e
@@ -154,21 +156,19 @@ assert_ge "$(sts_calls AssumeRole)" $((before + 1)) "AssumeRole calls accepted (
 "$KACHE" daemon stop >/dev/null 2>&1 || true
 unset AWS_PROFILE
 
-note "refresh: credentials that expire in 301 s are fetched again by the long-lived daemon"
+step "refresh: credentials that expire in 301 s are fetched again by the long-lived daemon"
 start_sts short 301
 export AWS_ENDPOINT_URL_STS=$STS_URL AWS_ROLE_ARN=$ROLE AWS_WEB_IDENTITY_TOKEN_FILE=$TEST_TMP/token
 printf '%s\n' "$GOOD_TOKEN" >"$TEST_TMP/token"
 machine f
 restart_daemon
-ws_f=$(new_workspace f-ws)
-replace_in "$ws_f/leaf/src/lib.rs" "pub fn" "// machine f
-pub fn"
+ws_f=$(new_workspace f-ws why)
 kcargo "$ws_f" build
 wait_until 60 queue_drained || fail "F's uploads did not drain"
 n1=$(sts_calls)
 assert_ge "$n1" 1 "STS calls after F's first build"
 sleep 2
-replace_in "$ws_f/leaf/src/lib.rs" "// machine f" "// machine f, edited"
+echo "// edited after the first build" >>"$ws_f/whylib/src/lib.rs"
 kcargo "$ws_f" build
 wait_until 60 queue_drained || fail "F's second uploads did not drain"
 n2=$(sts_calls)
@@ -177,4 +177,4 @@ assert_ge "$n2" $((n1 + 1)) "the daemon asked STS again for credentials near exp
 assert_eq "$(status_field upload_failures)" 0 "upload failures with refreshed credentials"
 assert_eq "$(packs_missing)" 0 "entries of F with no pack in the bucket"
 "$KACHE" daemon stop >/dev/null 2>&1 || true
-echo "PASS"
+step "done"
