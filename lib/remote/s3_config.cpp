@@ -1,5 +1,6 @@
 // Resolving an S3Config from the remote URL, the [remote] options and the environment,
-// with the credentials from the default chain (credential_chain.cpp).
+// with the credentials from the default chain (credential_chain.cpp), one provider per
+// configuration in the process.
 #include <kache/remote/s3.hpp>
 
 #include <kache/remote/credentials.hpp>
@@ -9,6 +10,8 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 namespace kache::remote {
 
@@ -29,6 +32,38 @@ struct Lookup {
         return std::nullopt;
     }
 };
+
+// Everything the credential chain reads from the environment: two remotes (or two worker
+// threads' backends) with the same spec and these values share one provider.
+constexpr std::string_view k_chain_vars[] = {
+    "HOME", "KACHE_S3_ACCESS_KEY", "KACHE_S3_SECRET_KEY", "KACHE_S3_SESSION_TOKEN", "KACHE_S3_PROFILE",
+    "KACHE_S3_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL",
+    "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "AWS_EC2_METADATA_DISABLED"};
+
+// The daemon makes one S3 backend per worker thread: they share one credential provider, so
+// that the chain (an STS call, a credential_process) runs once and refreshes once, not per
+// thread. Held weakly: a provider lives as long as a backend uses it.
+std::shared_ptr<CredentialProvider> shared_provider(const RemoteSpec& spec, const EnvLookup& env) {
+    std::string key = spec.url;
+    for (const auto& [k, v] : spec.options) key += "\n" + k + "=" + v;
+    for (auto name : k_chain_vars) {
+        auto v = env(name);
+        key += "\n" + std::string(name) + (v ? "=" + *v : "");
+    }
+    static std::mutex mu;
+    static std::map<std::string, std::weak_ptr<CredentialProvider>> providers;
+    std::lock_guard lock(mu);
+    std::erase_if(providers, [](const auto& kv) { return kv.second.expired(); });
+    if (auto it = providers.find(key); it != providers.end())
+        if (auto p = it->second.lock()) return p;
+    auto p = CredentialProvider::from_source(default_chain(spec, env));
+    providers[key] = p;
+    return p;
+}
 
 Result<std::chrono::milliseconds> parse_ms(const std::string& what, const std::string& v) {
     long long n = 0;
@@ -89,7 +124,7 @@ Result<S3Config> resolve_s3_config(const RemoteSpec& spec, const EnvLookup& env)
     // Credentials: the chain is asked once now, so that a missing or half-set key pair is
     // reported here; the provider keeps asking the link that answered as they near expiry.
     // A source that is configured but cannot answer now (STS down) is asked again per request.
-    cfg.credentials = CredentialProvider::from_source(default_chain(spec, env));
+    cfg.credentials = shared_provider(spec, env);
     if (auto creds = cfg.credentials->current()) {
         cfg.access_key = creds->access_key;
         cfg.secret_key = creds->secret_key;
