@@ -74,6 +74,7 @@ restart_daemon() {
 }
 
 start_sts main 3600
+MAIN_STS_URL=$STS_URL
 export AWS_ENDPOINT_URL_STS=$STS_URL
 echo "   STS emulator at $STS_URL, S3 at $S3_ENDPOINT"
 
@@ -82,7 +83,7 @@ printf '%s\n' "$GOOD_TOKEN" >"$TEST_TMP/token"
 export AWS_ROLE_ARN=$ROLE AWS_WEB_IDENTITY_TOKEN_FILE=$TEST_TMP/token
 machine a
 daemon_start
-ws_a=$(new_workspace a-ws)
+ws_a=$(new_workspace a-ws why)
 kcargo "$ws_a" build
 assert_ge "$(count_real_compiles)" 1 "A's cold build compiles"
 entries=$(count_entries)
@@ -97,10 +98,33 @@ assert_file_contains "$OUT" "accepts the credentials \(credentials from web iden
 step "machine B (empty store, another path) pulls everything with the same chain"
 machine b
 daemon_start
-ws_b=$(mkdir -p "$TEST_TMP/elsewhere" && new_workspace elsewhere/b-ws)
+ws_b=$(mkdir -p "$TEST_TMP/elsewhere" && new_workspace elsewhere/b-ws why)
 kcargo "$ws_b" build
 assert_no_real_compiles "B's build from the remote"
-assert_app_baseline "$ws_b"
+
+step "refresh: credentials that expire in 301 s are fetched again by the long-lived daemon"
+start_sts short 301
+export AWS_ENDPOINT_URL_STS=$STS_URL AWS_ROLE_ARN=$ROLE AWS_WEB_IDENTITY_TOKEN_FILE=$TEST_TMP/token
+printf '%s\n' "$GOOD_TOKEN" >"$TEST_TMP/token"
+machine f
+restart_daemon
+ws_f=$(new_workspace f-ws why)
+kcargo "$ws_f" build
+wait_until 60 queue_drained || fail "F's uploads did not drain"
+n1=$(sts_calls)
+assert_ge "$n1" 1 "STS calls after F's first build"
+sleep 2
+echo "// edited after the first build" >>"$ws_f/whylib/src/lib.rs"
+kcargo "$ws_f" build
+wait_until 60 queue_drained || fail "F's second uploads did not drain"
+n2=$(sts_calls)
+echo "   STS calls: $n1 after the first build, $n2 after the second"
+assert_ge "$n2" $((n1 + 1)) "the daemon asked STS again for credentials near expiry"
+assert_eq "$(status_field upload_failures)" 0 "upload failures with refreshed credentials"
+assert_eq "$(packs_missing)" 0 "entries of F with no pack in the bucket"
+"$KACHE" daemon stop >/dev/null 2>&1 || true
+export AWS_ENDPOINT_URL_STS=$MAIN_STS_URL
+sts_calls() { curl -sf "$MAIN_STS_URL/__calls${1:+?action=$1}"; }
 
 step "a wrong web identity token: doctor names the fix; the build still compiles"
 printf 'not-the-token\n' >"$TEST_TMP/token"
@@ -136,7 +160,7 @@ restart_daemon
 doctor
 assert_file_contains "$OUT" "credentials from credential_process in profile 'proc'" "doctor names credential_process"
 assert_file_contains "$OUT" "the remote accepts writes" "writes signed with the process's credentials"
-ws_d=$(new_workspace d-ws)
+ws_d=$(new_workspace d-ws why)
 kcargo "$ws_d" build
 assert_no_real_compiles "a fresh store pulls with credential_process"
 "$KACHE" daemon stop >/dev/null 2>&1 || true
@@ -149,32 +173,11 @@ restart_daemon
 doctor
 assert_file_contains "$OUT" "credentials from role $ROLE in profile 'role'" "doctor names the assumed role"
 assert_file_contains "$OUT" "the remote accepts writes" "writes signed with the assumed role's credentials"
-ws_e=$(new_workspace e-ws)
+ws_e=$(new_workspace e-ws why)
 kcargo "$ws_e" build
 assert_no_real_compiles "a fresh store pulls with the assumed role"
 assert_ge "$(sts_calls AssumeRole)" $((before + 1)) "AssumeRole calls accepted (signed with $SRC_AK)"
 "$KACHE" daemon stop >/dev/null 2>&1 || true
 unset AWS_PROFILE
 
-step "refresh: credentials that expire in 301 s are fetched again by the long-lived daemon"
-start_sts short 301
-export AWS_ENDPOINT_URL_STS=$STS_URL AWS_ROLE_ARN=$ROLE AWS_WEB_IDENTITY_TOKEN_FILE=$TEST_TMP/token
-printf '%s\n' "$GOOD_TOKEN" >"$TEST_TMP/token"
-machine f
-restart_daemon
-ws_f=$(new_workspace f-ws why)
-kcargo "$ws_f" build
-wait_until 60 queue_drained || fail "F's uploads did not drain"
-n1=$(sts_calls)
-assert_ge "$n1" 1 "STS calls after F's first build"
-sleep 2
-echo "// edited after the first build" >>"$ws_f/whylib/src/lib.rs"
-kcargo "$ws_f" build
-wait_until 60 queue_drained || fail "F's second uploads did not drain"
-n2=$(sts_calls)
-echo "   STS calls: $n1 after the first build, $n2 after the second"
-assert_ge "$n2" $((n1 + 1)) "the daemon asked STS again for credentials near expiry"
-assert_eq "$(status_field upload_failures)" 0 "upload failures with refreshed credentials"
-assert_eq "$(packs_missing)" 0 "entries of F with no pack in the bucket"
-"$KACHE" daemon stop >/dev/null 2>&1 || true
 step "done"
