@@ -62,7 +62,8 @@ start_sts() {
   STS_URL=$(cat "$ready")
 }
 sts_calls() { curl -sf "$STS_URL/__calls${1:+?action=$1}"; }
-trap 'for p in "${STS_PIDS[@]}"; do kill "$p" 2>/dev/null; done; _daemon_cleanup' EXIT
+# The test's exit status is handed on to daemon_lib's cleanup (which reads $? first).
+trap '_rc=$?; for p in "${STS_PIDS[@]}"; do kill "$p" 2>/dev/null; done; (exit $_rc); _daemon_cleanup' EXIT
 
 doctor() {
   "$KACHE" doctor >"$OUT" 2>&1 || true
@@ -109,6 +110,7 @@ printf '%s\n' "$GOOD_TOKEN" >"$TEST_TMP/token"
 machine f
 restart_daemon
 ws_f=$(new_workspace f-ws why)
+echo "// machine f" >>"$ws_f/whylib/src/lib.rs" # a miss, so that the daemon uploads
 kcargo "$ws_f" build
 wait_until 60 queue_drained || fail "F's uploads did not drain"
 n1=$(sts_calls)
