@@ -6,6 +6,7 @@
 #include <kache/doctor.hpp>
 #include <kache/remote.hpp>
 #include <kache/remote/builtin.hpp>
+#include <kache/remote/s3.hpp>
 #include <kache/util/fs.hpp>
 
 #include <signal.h>
@@ -50,7 +51,8 @@ bool is_s3(const config::RemoteConfig& r) { return r.url.rfind("s3://", 0) == 0;
 std::string access_fix(const config::RemoteConfig& r) {
     if (is_s3(r))
         return "check the credentials (KACHE_S3_ACCESS_KEY and KACHE_S3_SECRET_KEY, AWS_ACCESS_KEY_ID and "
-               "AWS_SECRET_ACCESS_KEY, or the profile) and the bucket's policy";
+               "AWS_SECRET_ACCESS_KEY, AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, or the profile) and the "
+               "bucket's policy";
     return "check the remote directory's owner and permissions";
 }
 
@@ -63,6 +65,14 @@ std::string failure_fix(const config::RemoteConfig& r, const Error& e) {
     default:
         return is_s3(r) ? "check the endpoint (KACHE_S3_ENDPOINT) and the network" : "check that the directory is mounted";
     }
+}
+
+// " (credentials from <source>)": which link of the credential chain answered. The chain is
+// resolved again here (the backend keeps its own provider private).
+std::string credentials_note(const remote::RemoteSpec& spec) {
+    auto s3 = remote::resolve_s3_config(spec);
+    if (!s3 || s3->credential_source.empty()) return {};
+    return " (credentials from " + s3->credential_source + ")";
 }
 
 } // namespace
@@ -104,7 +114,9 @@ int cmd_doctor_remote(const std::vector<std::string>& args) {
         emit({Status::problem, what + l.error().message, failure_fix(cfg.remote, l.error())});
         return 1;
     }
-    emit({Status::ok, "the remote " + name + " answers" + (is_s3(cfg.remote) ? " and accepts the credentials" : ""), {}});
+    emit({Status::ok, "the remote " + name + " answers" +
+                          (is_s3(cfg.remote) ? " and accepts the credentials" + credentials_note(spec) : ""),
+          {}});
 
     if (cfg.remote.read_only) {
         emit({Status::ok, "the remote is read-only by configuration: builds download but never upload", {}});

@@ -79,13 +79,11 @@ struct S3Backend::Impl {
     const S3Config& cfg;
     S3BucketAddress at; // where requests go: path-style or virtual-hosted
     sigv4::Options sign_opts;
-    sigv4::Credentials creds;
     detail::CurlTransport transport;
     std::atomic<bool> bucket_seen{false}; // a request on the bucket has succeeded
 
     Impl(const S3Config& c, S3BucketAddress a)
         : cfg(c), at(std::move(a)), sign_opts(sigv4::Options::s3(c.region)),
-          creds{c.access_key, c.secret_key, c.session_token},
           transport(detail::TransportOptions{c.connect_timeout, c.low_speed_time, c.low_speed_limit,
                                              detail::k_first_byte_timeout, c.ca_bundle}) {}
 
@@ -96,11 +94,14 @@ struct S3Backend::Impl {
     }
 
     std::string key_id_note() const {
-        return "access key id '" + cfg.access_key + "' from " +
-               (cfg.credential_source.empty() ? std::string("the configuration") : cfg.credential_source);
+        auto c = cfg.credentials->current();
+        if (!c) return "the credentials (" + c.error().message + ")";
+        return "access key id '" + c->access_key + "' from " +
+               (c->source.empty() ? std::string("the configuration") : c->source);
     }
 
-    HttpRequest build(const Call& call) const {
+    HttpRequest build(const Call& call, const Credentials& c) const {
+        const sigv4::Credentials creds{c.access_key, c.secret_key, c.session_token};
         // Host and path are signed exactly as they are sent.
         const std::string path = at.path_of(call.key);
         sigv4::Request sreq;
@@ -209,7 +210,10 @@ struct S3Backend::Impl {
         for (unsigned attempt = 1;; ++attempt) {
             if (before_attempt)
                 if (auto r = before_attempt(); !r) return std::unexpected(r.error());
-            auto resp = transport.perform(build(call));
+            // Asked per attempt: the daemon outlives temporary credentials.
+            auto creds = cfg.credentials->current();
+            if (!creds) return std::unexpected(creds.error());
+            auto resp = transport.perform(build(call, *creds));
             bool retryable = false;
             if (!resp) {
                 last = transport_error(call, resp.error(), attempt);
@@ -255,7 +259,10 @@ Result<std::unique_ptr<S3Backend>> S3Backend::create(S3Config cfg) {
     if (cfg.bucket.find('/') != std::string::npos)
         return fail(ErrorKind::config, "S3 bucket name '" + cfg.bucket + "' contains '/': put the rest in the prefix");
     if (cfg.region.empty()) return fail(ErrorKind::config, "no S3 region configured: set KACHE_S3_REGION");
-    if (cfg.access_key.empty() || cfg.secret_key.empty())
+    if (!cfg.credentials && !cfg.access_key.empty() && !cfg.secret_key.empty())
+        cfg.credentials = CredentialProvider::fixed(
+            {cfg.access_key, cfg.secret_key, cfg.session_token, std::nullopt, cfg.credential_source});
+    if (!cfg.credentials)
         return fail(ErrorKind::config, "no S3 credentials: set KACHE_S3_ACCESS_KEY and KACHE_S3_SECRET_KEY, or "
                                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials");
     auto prefix = detail::normalize_root_prefix(cfg.prefix);
@@ -277,6 +284,12 @@ S3Backend::~S3Backend() = default;
 
 std::string S3Backend::describe() const {
     return "s3://" + cfg_.bucket + (cfg_.prefix.empty() ? "" : "/" + cfg_.prefix) + " at " + cfg_.endpoint;
+}
+
+Result<std::string> S3Backend::credential_source() const {
+    auto c = cfg_.credentials->current();
+    if (!c) return std::unexpected(c.error());
+    return c->source;
 }
 
 Result<bool> S3Backend::exists(const std::string& key) {

@@ -1,55 +1,22 @@
 // Resolving an S3Config from the remote URL, the [remote] options and the environment,
-// including the AWS shared credentials and config files.
+// with the credentials from the default chain (credential_chain.cpp), one provider per
+// configuration in the process.
 #include <kache/config.hpp>
 #include <kache/remote/s3.hpp>
 
+#include <kache/remote/credentials.hpp>
+
+#include "aws_profile.hpp"
 #include "object_key.hpp"
 
 #include <charconv>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
+#include <mutex>
 
 namespace kache::remote {
 
 namespace {
-
-namespace fs = std::filesystem;
-
-using Section = std::map<std::string, std::string>;
-
-std::string trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return std::string(s);
-}
-
-// Reads the sections of an AWS INI file ("[name]" / "[profile name]", "key = value").
-// Indented lines are nested settings (e.g. "s3 =\n  addressing_style = path") that kache
-// does not use; comments start with '#' or ';'. A missing file is an empty map.
-std::map<std::string, Section> read_aws_ini(const fs::path& path) {
-    std::map<std::string, Section> out;
-    std::ifstream in(path);
-    std::string line, section;
-    bool in_section = false;
-    while (std::getline(in, line)) {
-        if (line.empty() || line.front() == ' ' || line.front() == '\t') continue;
-        std::string t = trim(line);
-        if (t.empty() || t.front() == '#' || t.front() == ';') continue;
-        if (t.front() == '[') {
-            auto close = t.find(']');
-            section = trim(t.substr(1, close == std::string::npos ? std::string::npos : close - 1));
-            in_section = true;
-            out[section];
-            continue;
-        }
-        auto eq = t.find('=');
-        if (!in_section || eq == std::string::npos) continue;
-        out[section][trim(t.substr(0, eq))] = trim(t.substr(eq + 1));
-    }
-    return out;
-}
 
 struct Lookup {
     const RemoteSpec& spec;
@@ -67,53 +34,35 @@ struct Lookup {
     }
 };
 
-fs::path home_dir(const Lookup& l) {
-    if (auto h = l.var("HOME")) return *h;
-    return {};
-}
+// Everything the credential chain reads from the environment: two remotes (or two worker
+// threads' backends) with the same spec and these values share one provider.
+constexpr std::string_view k_chain_vars[] = {
+    "HOME", "KACHE_S3_ACCESS_KEY", "KACHE_S3_SECRET_KEY", "KACHE_S3_SESSION_TOKEN", "KACHE_S3_PROFILE",
+    "KACHE_S3_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL",
+    "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "AWS_EC2_METADATA_DISABLED"};
 
-fs::path aws_file(const Lookup& l, std::string_view override_var, const char* name) {
-    if (auto p = l.var(override_var)) return *p;
-    fs::path home = home_dir(l);
-    return home.empty() ? fs::path() : home / ".aws" / name;
-}
-
-// The credentials and region that a named profile holds in the two AWS files.
-struct Profile {
-    bool found = false;
-    std::string access_key, secret_key, session_token, region;
-    std::string source; // "profile 'x' in /home/u/.aws/credentials"
-};
-
-Profile read_profile(const Lookup& l, const std::string& name) {
-    Profile p;
-    const fs::path cred_path = aws_file(l, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
-    const fs::path conf_path = aws_file(l, "AWS_CONFIG_FILE", "config");
-    auto take = [&](const Section& s, const fs::path& from) {
-        p.found = true;
-        auto get = [&](const char* k) {
-            auto it = s.find(k);
-            return it == s.end() ? std::string() : it->second;
-        };
-        if (p.access_key.empty() && !get("aws_access_key_id").empty()) {
-            p.access_key = get("aws_access_key_id");
-            p.secret_key = get("aws_secret_access_key");
-            p.session_token = get("aws_session_token");
-            p.source = "profile '" + name + "' in " + from.string();
-        }
-        if (p.region.empty()) p.region = get("region");
-    };
-    if (!cred_path.empty()) {
-        auto creds = read_aws_ini(cred_path);
-        if (auto it = creds.find(name); it != creds.end()) take(it->second, cred_path);
+// The daemon makes one S3 backend per worker thread: they share one credential provider, so
+// that the chain (an STS call, a credential_process) runs once and refreshes once, not per
+// thread. Held weakly: a provider lives as long as a backend uses it.
+std::shared_ptr<CredentialProvider> shared_provider(const RemoteSpec& spec, const EnvLookup& env) {
+    std::string key = spec.url;
+    for (const auto& [k, v] : spec.options) key += "\n" + k + "=" + v;
+    for (auto name : k_chain_vars) {
+        auto v = env(name);
+        key += "\n" + std::string(name) + (v ? "=" + *v : "");
     }
-    if (!conf_path.empty()) {
-        // In the config file every profile but the default is written "[profile name]".
-        auto conf = read_aws_ini(conf_path);
-        auto it = conf.find("profile " + name);
-        if (it == conf.end() && name == "default") it = conf.find("default");
-        if (it != conf.end()) take(it->second, conf_path);
-    }
+    static std::mutex mu;
+    static std::map<std::string, std::weak_ptr<CredentialProvider>> providers;
+    std::lock_guard lock(mu);
+    std::erase_if(providers, [](const auto& kv) { return kv.second.expired(); });
+    if (auto it = providers.find(key); it != providers.end())
+        if (auto p = it->second.lock()) return p;
+    auto p = CredentialProvider::from_source(default_chain(spec, env));
+    providers[key] = p;
     return p;
 }
 
@@ -206,79 +155,32 @@ Result<S3Config> resolve_s3_config(const RemoteSpec& spec, const EnvLookup& env)
     if (!prefix) return fail(ErrorKind::config, "S3 prefix (KACHE_S3_PREFIX): " + prefix.error().message);
     cfg.prefix = *prefix;
 
-    // The profile: named explicitly for kache, or the AWS default.
+    // The profile: named explicitly for kache, or the AWS default (its region is used).
     std::optional<std::string> explicit_profile = l.var("KACHE_S3_PROFILE");
     if (!explicit_profile) explicit_profile = l.option("profile");
     const std::string profile_name = explicit_profile ? *explicit_profile : first({l.var("AWS_PROFILE"), "default"});
-    Profile profile = read_profile(l, profile_name);
-    if (explicit_profile && !profile.found)
-        return fail(ErrorKind::config, "AWS profile '" + profile_name + "' (KACHE_S3_PROFILE) is in neither " +
-                                           aws_file(l, "AWS_SHARED_CREDENTIALS_FILE", "credentials").string() +
-                                           " nor " + aws_file(l, "AWS_CONFIG_FILE", "config").string());
+    const detail::AwsProfile profile = detail::read_aws_profile(env, profile_name);
+    if (explicit_profile) cfg.profile = profile_name;
 
-    // Credentials: the first complete pair wins; half a pair is a mistake worth reporting.
-    auto pair = [&](std::optional<std::string> ak, std::optional<std::string> sk, std::optional<std::string> tok,
-                    const std::string& ak_name, const std::string& sk_name, const std::string& source) -> Result<bool> {
-        if (!ak && !sk) return false;
-        if (!ak || !sk)
-            return fail(ErrorKind::config, (ak ? ak_name : sk_name) + " is set but " + (ak ? sk_name : ak_name) +
-                                               " is not: set both");
-        cfg.access_key = *ak;
-        cfg.secret_key = *sk;
-        cfg.session_token = tok.value_or("");
-        cfg.credential_source = source;
-        return true;
-    };
-    auto use_profile = [&] {
-        cfg.access_key = profile.access_key;
-        cfg.secret_key = profile.secret_key;
-        cfg.session_token = profile.session_token;
-        cfg.credential_source = profile.source;
-        cfg.profile = profile_name;
-    };
-    bool have = false;
-    for (int step = 0; step < 5 && !have; ++step) {
-        Result<bool> r = false;
-        switch (step) {
-        case 0:
-            r = pair(l.var("KACHE_S3_ACCESS_KEY"), l.var("KACHE_S3_SECRET_KEY"), l.var("KACHE_S3_SESSION_TOKEN"),
-                     "KACHE_S3_ACCESS_KEY", "KACHE_S3_SECRET_KEY", "KACHE_S3_ACCESS_KEY");
-            break;
-        case 1:
-            r = pair(l.option("access_key"), l.option("secret_key"), l.option("session_token"),
-                     "remote option access_key", "remote option secret_key", "the [remote] access_key option");
-            break;
-        case 2:
-            if (explicit_profile && !profile.access_key.empty()) {
-                use_profile();
-                r = true;
-            }
-            break;
-        case 3:
-            r = pair(l.var("AWS_ACCESS_KEY_ID"), l.var("AWS_SECRET_ACCESS_KEY"), l.var("AWS_SESSION_TOKEN"),
-                     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID");
-            break;
-        case 4:
-            if (!profile.access_key.empty()) {
-                use_profile();
-                r = true;
-            }
-            break;
-        }
-        if (!r) return std::unexpected(r.error());
-        have = *r;
+    // Credentials: the chain is asked once now, so that a missing or half-set key pair is
+    // reported here; the provider keeps asking the link that answered as they near expiry.
+    // A source that is configured but cannot answer now (STS down) is asked again per request.
+    cfg.credentials = shared_provider(spec, env);
+    if (auto creds = cfg.credentials->current()) {
+        cfg.access_key = creds->access_key;
+        cfg.secret_key = creds->secret_key;
+        cfg.session_token = creds->session_token;
+        cfg.credential_source = creds->source;
+        if (cfg.profile.empty() && creds->source.starts_with("profile '" + profile_name + "'"))
+            cfg.profile = profile_name;
+    } else if (creds.error().kind == ErrorKind::config) {
+        return std::unexpected(creds.error());
     }
-    if (!have)
-        return fail(ErrorKind::config,
-                    "no S3 credentials found: set KACHE_S3_ACCESS_KEY and KACHE_S3_SECRET_KEY, or AWS_ACCESS_KEY_ID "
-                    "and AWS_SECRET_ACCESS_KEY, or add profile '" + profile_name + "' to ~/.aws/credentials");
-    if (cfg.secret_key.empty())
-        return fail(ErrorKind::config, "the S3 credentials from " + cfg.credential_source + " have no secret key");
-    if (cfg.profile.empty() && explicit_profile) cfg.profile = profile_name;
 
     cfg.region = first({l.var("KACHE_S3_REGION"), l.option("region"), l.var("AWS_REGION"),
                         l.var("AWS_DEFAULT_REGION"),
-                        profile.region.empty() ? std::nullopt : std::optional(profile.region), "us-east-1"});
+                        profile.get("region").empty() ? std::nullopt : std::optional(profile.get("region")),
+                        "us-east-1"});
     cfg.endpoint = first({l.var("KACHE_S3_ENDPOINT"), l.option("endpoint"), l.var("AWS_ENDPOINT_URL_S3"),
                           l.var("AWS_ENDPOINT_URL"), "https://s3." + cfg.region + ".amazonaws.com"});
 

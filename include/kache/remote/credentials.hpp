@@ -12,6 +12,7 @@
 #include <kache/remote.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,13 @@ inline constexpr std::chrono::minutes k_refresh_margin{5};
 inline constexpr std::chrono::milliseconds k_credential_endpoint_timeout{5'000};
 // Bodies larger than this from a credential endpoint or credential_process are refused.
 inline constexpr std::size_t k_max_credential_reply = 64 * 1024;
+// A credential_process must print its answer within this long (it may run a login helper).
+inline constexpr std::chrono::seconds k_credential_process_timeout{30};
+// After a failed refresh the source is asked again no sooner than this (still-valid
+// credentials are used meanwhile; without any, requests fail fast with the last error).
+inline constexpr std::chrono::seconds k_refresh_retry_interval{10};
+// How long STS is asked to make the credentials last (its default, and a role's minimum max).
+inline constexpr std::chrono::seconds k_sts_duration{3600};
 
 struct Credentials {
     std::string access_key;
@@ -63,6 +71,40 @@ using CredentialSource = std::function<Result<std::optional<Credentials>>()>;
 CredentialSource container_credentials(const EnvLookup& env);
 CredentialSource instance_metadata_credentials(const EnvLookup& env);
 
+// The whole chain for a remote (credential_chain.cpp): the first link that is configured
+// answers, and later refreshes ask that same link again. Answers std::nullopt when no
+// link is configured. Reads nothing and makes no request until it is called.
+CredentialSource default_chain(const RemoteSpec& spec, const EnvLookup& env);
+
+// ---- the pieces of the chain, exposed for tests and fuzzing ----------------------------------
+
+// "2026-12-06T17:00:00Z", with optional fractional seconds and a "Z" or "+hh:mm" offset.
+Result<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text);
+// A credential_process's JSON ({"Version": 1, "AccessKeyId", "SecretAccessKey",
+// "SessionToken", "Expiration"}), untrusted. ErrorKind::invalid_input when malformed.
+Result<Credentials> parse_process_credentials(std::string_view json, std::string source);
+// An STS AssumeRole* response (XML, <Credentials> with AccessKeyId, SecretAccessKey,
+// SessionToken, Expiration), untrusted. ErrorKind::invalid_input when malformed.
+Result<Credentials> parse_sts_credentials(std::string_view xml, std::string source);
+// Runs `sh -c command` with no stdin, reads its stdout (at most k_max_credential_reply)
+// and parses it; the process group is killed after `timeout`.
+Result<Credentials> run_credential_process(const std::string& command, std::string source,
+                                           std::chrono::milliseconds timeout = k_credential_process_timeout);
+
+// Where STS is asked (sts.cpp): AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, or the regional
+// endpoint https://sts.<region>.amazonaws.com; signed for `region`.
+struct StsTarget {
+    std::string endpoint;
+    std::string region;
+};
+StsTarget sts_target(const EnvLookup& env, const std::string& region);
+// AssumeRoleWithWebIdentity (unsigned): the token is read from token_file on every call.
+Result<Credentials> assume_role_with_web_identity(const StsTarget& sts, const std::string& role_arn,
+                                                  const std::string& session_name, const std::string& token_file);
+// AssumeRole, signed with the source credentials.
+Result<Credentials> assume_role(const StsTarget& sts, const std::string& role_arn, const std::string& session_name,
+                                const Credentials& source_creds, const std::string& external_id = {});
+
 // Holds the chain's answer and refreshes it. Thread-safe: any number of request threads
 // call current(); one refreshes while the others keep using credentials still valid.
 class CredentialProvider {
@@ -80,7 +122,11 @@ private:
     explicit CredentialProvider(CredentialSource source);
     CredentialSource source_;
     std::mutex mu_;
+    std::condition_variable refreshed_;
     std::optional<Credentials> cached_;
+    bool refreshing_ = false;                             // one thread is asking the source
+    std::optional<Error> last_error_;                     // of the last failed refresh
+    std::chrono::steady_clock::time_point retry_after_{}; // no new attempt before this
 };
 
 } // namespace kache::remote

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <kache/remote.hpp>
+#include <kache/remote/credentials.hpp>
 #include <kache/remote/s3_url.hpp>
 
 #include <chrono>
@@ -63,10 +64,14 @@ struct S3Config {
     std::string region = "us-east-1"; // the region in the signature's scope
     std::string prefix;               // prepended to every key ("team/cache"), no leading/trailing '/'
     std::string profile;              // the ~/.aws profile the credentials came from, if any
+    // Signs every request; refreshes temporary credentials. When null, create() makes a
+    // fixed provider from the four fields below.
+    std::shared_ptr<CredentialProvider> credentials;
+    // The credentials as first resolved (a snapshot: the provider has the current ones).
     std::string access_key;
     std::string secret_key;
     std::string session_token;        // for temporary (STS) credentials
-    std::string credential_source;    // where the keys came from, for messages ("AWS_ACCESS_KEY_ID", ...)
+    std::string credential_source;    // where the keys came from ("environment AWS_ACCESS_KEY_ID", ...)
 
     RetryPolicy retry;
     std::chrono::milliseconds connect_timeout = k_default_connect_timeout;
@@ -94,12 +99,14 @@ EnvLookup process_environment();
 //                   https://s3.<region>.amazonaws.com
 //   region:         KACHE_S3_REGION, option "region", AWS_REGION, AWS_DEFAULT_REGION, the
 //                   profile's region in ~/.aws/config, us-east-1
-//   credentials:    KACHE_S3_ACCESS_KEY + KACHE_S3_SECRET_KEY (+ KACHE_S3_SESSION_TOKEN);
-//                   options "access_key" + "secret_key" (+ "session_token");
-//                   the profile named by KACHE_S3_PROFILE or option "profile", if one is;
-//                   AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN);
-//                   the profile AWS_PROFILE (default "default") in ~/.aws/credentials, then
-//                   ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE move them).
+//   credentials:    the default chain (credentials.hpp, default_chain): KACHE_S3_ACCESS_KEY +
+//                   KACHE_S3_SECRET_KEY (+ KACHE_S3_SESSION_TOKEN); options "access_key" +
+//                   "secret_key" (+ "session_token"); the profile named by KACHE_S3_PROFILE or
+//                   option "profile", if one is; AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY
+//                   (+ AWS_SESSION_TOKEN); web identity; the profile AWS_PROFILE (default
+//                   "default") in ~/.aws/credentials and ~/.aws/config (static keys,
+//                   credential_process, role_arn); container credentials; instance metadata.
+//                   The chain is asked once here; cfg.credentials refreshes later.
 //   tuning:         options "max_attempts", "connect_timeout_ms", "low_speed_time_s".
 //   addressing:     KACHE_S3_ADDRESSING_STYLE, option "addressing_style" (auto|path|virtual), auto
 //   CA bundle:      KACHE_S3_CA_BUNDLE, option "ca_bundle", AWS_CA_BUNDLE (must be a readable file)
@@ -140,6 +147,9 @@ public:
     Result<void> remove(const std::string& key) override;
     // "s3://bucket/prefix at <endpoint>"
     std::string describe() const override;
+    // Where the credentials in use come from ("web identity (role ...)"), or the error that
+    // fetching them gives.
+    Result<std::string> credential_source() const;
 
     // The configuration in use (credentials included: do not print it whole).
     const S3Config& config() const noexcept { return cfg_; }

@@ -487,7 +487,9 @@ EnvLookup fake_env(std::map<std::string, std::string> vars) {
 
 TEST_CASE("s3 config: URL, options and environment, in order", "[s3][config]") {
     TempDir home("kache-home");
-    const std::map<std::string, std::string> base = {{"HOME", home.path().string()}};
+    // No instance metadata service is asked from a unit test.
+    const std::map<std::string, std::string> base = {{"HOME", home.path().string()},
+                                                     {"AWS_EC2_METADATA_DISABLED", "true"}};
 
     SECTION("the URL gives bucket and prefix; KACHE_S3_* override") {
         auto env = base;
@@ -502,7 +504,7 @@ TEST_CASE("s3 config: URL, options and environment, in order", "[s3][config]") {
         CHECK(c->endpoint == "https://s3.us-east-1.amazonaws.com");
         CHECK(c->access_key == "AKIDENV");
         CHECK(c->session_token == "tok");
-        CHECK(c->credential_source == "AWS_ACCESS_KEY_ID");
+        CHECK(contains(c->credential_source, "AWS_ACCESS_KEY_ID"));
 
         env["KACHE_S3_BUCKET"] = "bucket-b";
         env["KACHE_S3_PREFIX"] = "other";
@@ -518,7 +520,7 @@ TEST_CASE("s3 config: URL, options and environment, in order", "[s3][config]") {
         CHECK(c->endpoint == "http://127.0.0.1:9000");
         CHECK(c->access_key == "AKIDKACHE");
         CHECK(c->session_token.empty());
-        CHECK(c->credential_source == "KACHE_S3_ACCESS_KEY");
+        CHECK(contains(c->credential_source, "KACHE_S3_ACCESS_KEY"));
     }
 
     SECTION("options, and the region from the options") {
