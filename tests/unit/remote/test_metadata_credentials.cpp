@@ -19,6 +19,7 @@ using kache::remote::test::MetadataEmulator;
 using kache::remote::test::TempDir;
 using kache::remote::test::write_file;
 namespace fs = std::filesystem;
+namespace rtest = kache::remote::test;
 
 namespace {
 
@@ -47,6 +48,43 @@ int closed_port() {
     ::close(s);
     return ntohs(a.sin_port);
 }
+
+// A loopback listener whose accept queue is full, so that a further connection attempt
+// hangs as it does towards an address where nothing answers (no refusal, no reset).
+class SilentListener {
+public:
+    SilentListener() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(fd_, 0) == 0);
+        socklen_t len = sizeof a;
+        REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        port_ = ntohs(a.sin_port);
+        for (int i = 0; i < 4; ++i) { // more than the queue holds: never accepted
+            int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            REQUIRE(c >= 0);
+            (void)::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+            fillers_.push_back(c);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ~SilentListener() {
+        for (int c : fillers_) ::close(c);
+        ::close(fd_);
+    }
+    SilentListener(const SilentListener&) = delete;
+    SilentListener& operator=(const SilentListener&) = delete;
+    int port() const { return port_; }
+
+private:
+    int fd_ = -1;
+    int port_ = 0;
+    std::vector<int> fillers_;
+};
 
 Credentials require_creds(const Result<std::optional<Credentials>>& r) {
     INFO((r ? std::string() : r.error().message));
@@ -217,8 +255,10 @@ TEST_CASE("instance metadata: disabled, absent and IMDSv1", "[credentials]") {
         CHECK(emu.calls("PUT /latest/api/token") == 0);
     }
     SECTION("nothing listening: nullopt at once, and not asked again") {
+        SilentListener silent;
         for (const std::string& origin : {"http://127.0.0.1:" + std::to_string(closed_port()),
-                                         std::string("http://192.0.2.1")}) { // TEST-NET-1: nothing answers
+                                          "http://127.0.0.1:" + std::to_string(silent.port()),
+                                          std::string("http://192.0.2.1")}) { // TEST-NET-1: nothing answers
             INFO(origin);
             auto src = instance_metadata_credentials(env_of({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", origin}}));
             auto start = Clock::now();
@@ -261,4 +301,79 @@ TEST_CASE("instance metadata: garbage, 500 and a hang are bounded errors", "[cre
                          : fault == "500"   ? ErrorKind::server
                                             : ErrorKind::timeout));
     }
+}
+
+namespace {
+
+// Exit status meson reads as "skipped".
+constexpr int k_exit_skipped = 77;
+
+// Ends the run with k_exit_skipped when the S3 server cannot run here (no node or npm): the
+// start script's --install-only exits 77 exactly then.
+void skip_run_unless_s3_server_can_run() {
+    std::string cmd = "bash " +
+                      rtest::shell_quote((rtest::s3_scripts_dir() / "start-s3-server.sh").string()) +
+                      " --install-only --prefix " + rtest::shell_quote(rtest::s3_install_prefix().string()) + " 2>&1";
+    auto [status, out] = rtest::run_command(cmd);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == k_exit_skipped) {
+        std::fprintf(stderr, "SKIP: the tests against the loopback S3 server: %s", out.c_str());
+        std::fflush(nullptr);
+        std::exit(k_exit_skipped);
+    }
+    INFO("start-s3-server.sh --install-only printed:\n" << out);
+    REQUIRE(status == 0);
+}
+
+Result<bool> put_and_check(const rtest::S3Server& server, const Credentials& c, const fs::path& file) {
+    S3Config cfg;
+    cfg.endpoint = server.endpoint();
+    cfg.bucket = server.bucket();
+    cfg.region = server.region();
+    cfg.prefix = "metadata-creds-" + std::to_string(::getpid());
+    cfg.access_key = c.access_key;
+    cfg.secret_key = c.secret_key;
+    cfg.session_token = c.session_token;
+    cfg.credential_source = c.source;
+    cfg.retry.max_attempts = 1;
+    auto s3 = S3Backend::create(cfg);
+    if (!s3) return std::unexpected(s3.error());
+    auto p = (*s3)->put("k/" + c.access_key, file, Overwrite::yes);
+    if (!p) return std::unexpected(p.error());
+    return (*s3)->exists("k/" + c.access_key);
+}
+
+} // namespace
+
+TEST_CASE("metadata credentials sign real requests to the strict S3 server", "[.][s3-server][credentials]") {
+    skip_run_unless_s3_server_can_run();
+    rtest::S3Server server; // checks every signature against its own keys
+    TempDir work("kache-metadata-s3");
+    write_file(work / "body", "packed bytes");
+    const std::vector<std::string> keys = {"--access-key", server.access_key(), "--secret-key", server.secret_key()};
+
+    {
+        auto args = keys;
+        args.insert(args.end(), {"--auth-token", "Bearer t"});
+        MetadataEmulator ecs("ecs", args);
+        auto c = require_creds(container_credentials(env_of({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.origin() + k_ecs_path},
+                                                            {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "Bearer t"}}))());
+        auto r = put_and_check(server, c, work / "body");
+        INFO((r ? std::string() : r.error().message));
+        REQUIRE(r);
+        CHECK(*r);
+    }
+    {
+        MetadataEmulator imds("imds", keys);
+        auto c = require_creds(instance_metadata_credentials(env_of({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.origin()}}))());
+        auto r = put_and_check(server, c, work / "body");
+        INFO((r ? std::string() : r.error().message));
+        REQUIRE(r);
+        CHECK(*r);
+    }
+    // The server is strict: keys it does not know are refused.
+    MetadataEmulator other("imds", {"--access-key", "ASIAUNKNOWN", "--secret-key", "nope"});
+    auto c = require_creds(instance_metadata_credentials(env_of({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", other.origin()}}))());
+    auto r = put_and_check(server, c, work / "body");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::denied);
 }
