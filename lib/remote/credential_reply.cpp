@@ -8,6 +8,10 @@ namespace kache::remote::detail {
 
 namespace {
 
+// The years a credential's expiration may name.
+constexpr int k_min_year = 1970;
+constexpr int k_max_year = 2200;
+
 Error bad_reply(const std::string& source, const std::string& why) {
     return Error{ErrorKind::invalid_input, source + " answered with malformed credentials: " + why};
 }
@@ -60,7 +64,8 @@ Result<std::chrono::system_clock::time_point> parse_utc_time(std::string_view te
     if (zone != "Z" && zone != "z" && zone != "+00:00") return bad();
     std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
                                     std::chrono::day{static_cast<unsigned>(d)}};
-    if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return bad();
+    // system_clock counts nanoseconds in 64 bits: years past 2262 would overflow it.
+    if (!ymd.ok() || y < k_min_year || y > k_max_year || h > 23 || mi > 59 || s > 60) return bad();
     return std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} + std::chrono::seconds{s};
 }
 

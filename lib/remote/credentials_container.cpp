@@ -8,6 +8,7 @@
 #include "posix_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,13 +57,20 @@ std::string trim(std::string s) {
     return s.substr(i);
 }
 
-bool has_line_break(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+// A header value may not hold a line break (header injection) nor any other control character.
+bool has_control(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
+}
 
 // The token file's content, read anew on every fetch (the agent rotates it), bounded and trimmed.
 Result<std::string> read_token_file(const std::string& path) {
     auto where = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (" + path + ")";
-    detail::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    // Non-blocking, and a regular file only: a FIFO there must not hang the daemon.
+    detail::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd) return fail(ErrorKind::io, "cannot read " + where + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        return fail(ErrorKind::config, where + " is not a regular file");
     std::string out;
     char buf[4096];
     while (true) {
@@ -76,7 +84,8 @@ Result<std::string> read_token_file(const std::string& path) {
     }
     out = trim(std::move(out));
     if (out.empty()) return fail(ErrorKind::invalid_input, where + " is empty");
-    if (has_line_break(out)) return fail(ErrorKind::invalid_input, where + " holds a line break inside the token");
+    if (has_control(out))
+        return fail(ErrorKind::invalid_input, where + " holds a line break or another control character inside the token");
     return out;
 }
 
@@ -109,8 +118,8 @@ Result<std::optional<ContainerEndpoint>> container_endpoint(const EnvLookup& env
     }
     ep.token_file = nonempty(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
     ep.token = nonempty(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
-    if (!ep.token_file && ep.token && has_line_break(*ep.token))
-        return fail(ErrorKind::config, "AWS_CONTAINER_AUTHORIZATION_TOKEN holds a line break");
+    if (!ep.token_file && ep.token && has_control(*ep.token))
+        return fail(ErrorKind::config, "AWS_CONTAINER_AUTHORIZATION_TOKEN holds a line break or another control character");
     return std::optional<ContainerEndpoint>{std::move(ep)};
 }
 

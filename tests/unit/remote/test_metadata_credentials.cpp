@@ -11,6 +11,7 @@
 #include "metadata_emulator.hpp"
 
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 using namespace kache;
@@ -127,7 +128,8 @@ TEST_CASE("credential reply: fields validated, expiration parsed", "[credentials
     CHECK(detail::parse_utc_time("2030-01-02T03:04:05.123Z"));
     CHECK(detail::parse_utc_time("2030-01-02T03:04:05+00:00"));
     for (const char* bad : {"", "2030-01-02", "2030-13-02T03:04:05Z", "2030-02-30T03:04:05Z", "2030-01-02T03:04:05",
-                            "2030-01-02T03:04:05+01:00", "2030-01-02T25:04:05Z", "x030-01-02T03:04:05Z"})
+                            "2030-01-02T03:04:05+01:00", "2030-01-02T25:04:05Z", "x030-01-02T03:04:05Z",
+                            "6268-12-03T17:26:15Z", "0001-01-01T00:00:00Z"})
         CHECK_FALSE(detail::parse_utc_time(bad));
 
     // The instance shape needs Code "Success".
@@ -176,6 +178,11 @@ TEST_CASE("container credentials: not configured is nullopt; bad configuration i
                                                             {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok\r\nX-Evil: 1"}}))());
     CHECK(crlf.kind == ErrorKind::config);
     CHECK(contains(crlf.message, "AWS_CONTAINER_AUTHORIZATION_TOKEN holds a line break"));
+
+    // The relative URI is always asked at the ECS agent's address, even with a full URI set.
+    auto rel = require_error(container_credentials(env_of({{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds"},
+                                                           {"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/x"}}))());
+    CHECK(contains(rel.message, "container credentials (http://169.254.170.2/v2/creds)"));
 }
 
 TEST_CASE("container credentials: the endpoint's keys, with the token or the token file", "[credentials]") {
@@ -205,6 +212,8 @@ TEST_CASE("container credentials: the endpoint's keys, with the token or the tok
         CHECK(contains(e.message, "HTTP 401"));
         fs::remove(file);
         CHECK(require_error(src()).kind == ErrorKind::io);
+        REQUIRE(::mkfifo(file.c_str(), 0600) == 0); // refused at once, never waited on
+        CHECK(require_error(src()).kind == ErrorKind::config);
     }
     SECTION("no token: refused") {
         auto e = require_error(container_credentials(env_of({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", uri}}))());
