@@ -82,7 +82,7 @@ machine ecs
 doctor
 # Without the chain the metadata sources are never asked and doctor names no source: skip.
 # With it (kached then holds doctor's "credentials from" note) anything else is a failure.
-if ! grep -q "credentials from" "$OUT" && ! grep -qa "credentials from " "$KACHED_BIN"; then
+if ! grep -q "credentials from" "$OUT" && ! grep -qaF " (credentials from " "$KACHED_BIN"; then
   skip "needs the credential chain: kache doctor names no credential source ($(grep -i 'remote' "$OUT" | tr '\n' ' '))"
 fi
 assert_file_contains "$OUT" "credentials from container credentials \($EMU_ORIGIN/v2/credentials/kache-e2e\)" "doctor names the container source"
