@@ -296,6 +296,11 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
 
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+    // A timeout before any connection was made is a server that cannot be reached, like a
+    // refused connection (an address where nothing answers, not even with a reset).
+    curl_off_t connect_us = 0;
+    curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us);
+    const bool never_connected = rc == CURLE_OPERATION_TIMEDOUT && connect_us == 0 && !progress.answered;
     // Unset what points into this frame before the handle goes back to the pool.
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
@@ -321,7 +326,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
             Error{ErrorKind::timeout, "no answer within " + std::to_string(progress.first_byte_timeout.count()) +
                                           " ms of sending the request"},
             false});
-    return std::unexpected(TransportError{Error{kind_of(rc), detail}, is_connect_failure(rc)});
+    return std::unexpected(TransportError{Error{kind_of(rc), detail}, is_connect_failure(rc) || never_connected});
 }
 
 } // namespace kache::remote::detail
