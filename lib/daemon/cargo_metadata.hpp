@@ -1,4 +1,4 @@
-// A workspace's dependency graph, from `cargo metadata`, for prefetching.
+// A workspace's dependency graph, from its Cargo.lock or `cargo metadata`, for prefetching.
 #pragma once
 
 #include <kache/error.hpp>
@@ -18,12 +18,25 @@ struct PackageVersion {
     bool operator==(const PackageVersion&) const = default;
 };
 
-// The packages of `cargo metadata --format-version 1` output, every package
-// after its dependencies.
+struct DependencyNode {
+    PackageVersion package;
+    std::vector<std::size_t> deps; // indices of its dependencies in the same vector
+};
+
+// The packages by depth, the order cargo can start them in: first those with no
+// dependencies, then those whose dependencies all come before them, and so on (ties
+// keep their order in nodes). A cycle is cut where it closes.
+std::vector<PackageVersion> order_by_depth(const std::vector<DependencyNode>& nodes);
+
+// The packages of `cargo metadata --format-version 1` output, by depth.
 Result<std::vector<PackageVersion>> parse_cargo_metadata(std::string_view json);
 
-// Runs `cargo metadata --offline` for the workspace at or above dir and
-// returns its packages in dependency order.
+// The packages of a Cargo.lock (any lock format version), by depth (cargo_lock.cpp).
+Result<std::vector<PackageVersion>> parse_cargo_lock(std::string_view text);
+Result<std::vector<PackageVersion>> lockfile_order(const std::filesystem::path& lockfile);
+
+// The packages of the workspace at or above dir, by depth: from its Cargo.lock, or
+// when there is none (or it cannot be read) from `cargo metadata --offline`.
 Result<std::vector<PackageVersion>> dependency_order(const std::filesystem::path& dir);
 
 } // namespace kache::daemon

@@ -49,7 +49,10 @@ std::pair<std::size_t, std::uint64_t> Prefetcher::prefetch_package(remote::Remot
         if (!k2 || store_.has_entry(*k2)) continue;
         // Marked before the entry lands, as for checks.
         auto pull = [&] { return remote::pull_entry(store_, be, o.key, "prefetched", settings_.pack_limits); };
+        auto t = Clock::now();
         auto pulled = pulls_ ? pulls_->pull(o.key, pull) : pull();
+        log_.debug("prefetch of " + o.key + ": " + std::to_string(pulled ? *pulled : 0) + " bytes in " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count()) + " ms");
         if (!pulled) {
             log_.error("prefetch of " + o.key + ": " + pulled.error().message);
             continue;
@@ -69,6 +72,8 @@ void Prefetcher::prefetch_session(const std::string& root) {
         log_.info("prefetch skipped for " + root + ": " + order.error().message);
         return;
     }
+    log_.debug("prefetch: " + std::to_string(order->size()) + " packages in dependency order in " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()) + " ms");
     // Several transfers at once, taking packages in dependency order, so the
     // first crates cargo compiles are the first to arrive.
     std::atomic<std::size_t> next{0}, count{0};

@@ -116,6 +116,7 @@ std::optional<ipc::CheckReply> RemoteChecks::check(ipc::ConnectionId from, const
 
 std::pair<ipc::CheckReply, bool> RemoteChecks::run(remote::RemoteBackend* be, const std::string& backend_error,
                                                    const Job& job) {
+    auto t0 = Clock::now();
     std::int64_t found = 0;
     std::string err = backend_error;
     bool remote_down = false;
@@ -137,6 +138,8 @@ std::pair<ipc::CheckReply, bool> RemoteChecks::run(remote::RemoteBackend* be, co
                 ++found;
             }
     }
+    log_.debug("remote check of " + job.crate + " " + job.k1.hex() + ": " + std::to_string(found) + " found in " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()) + " ms");
     if (!err.empty()) log_.error("remote check of " + job.crate + " " + job.k1.hex() + ": " + err);
     ipc::CheckReply reply;
     reply.ok = err.empty() || found > 0;

@@ -104,8 +104,9 @@ Result<void> add_link_inputs(Context& ctx, const fs::path& link_args, std::int64
 // ---- daemon_hints.cpp
 
 // Tells the daemon a build session began (so it prefetches), at most once per
-// session; starts a daemon when none answers.
-void hint_session(const config::Config& cfg);
+// session; starts a daemon when none answers. compiler: argv[0] of this invocation;
+// when it is rustc, its toolchain record is made in the background (see warm_toolchain).
+void hint_session(const config::Config& cfg, const std::string& compiler);
 
 // Asks the daemon to look for ctx.k1 on the remote; true if it imported something.
 bool request_remote_check(const Context& ctx);

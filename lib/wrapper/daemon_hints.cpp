@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 
 namespace kache::wrapper {
@@ -47,6 +48,45 @@ void spawn_daemon(const config::Config& cfg) {
     start_daemon_detached();
 }
 
+// A plain rustc (not clippy-driver, whose identity also needs its own -V).
+bool is_plain_rustc(const std::string& compiler) {
+    std::string base = fs::path(compiler).filename().string();
+    return (base == "rustc" || base.starts_with("rustc-") || base.ends_with("-rustc")) &&
+           base.find("clippy") == std::string::npos;
+}
+
+// The first wrapper of a session (cargo's own `rustc -vV`) makes the toolchain record
+// in a detached process while cargo goes on: in an empty store (a new machine, a CI
+// runner: the remote-warm build) the first compiles would otherwise each run
+// `rustc -vV` and `rustc --print sysroot` before their look-up, and wait for them.
+// The process has this wrapper's environment and working directory, so it records
+// exactly what the compile wrappers would compute; a record they cannot use (another
+// build session, for a rustup proxy) they ignore and probe again. Double-forked and
+// holding none of cargo's pipes, so cargo never waits for it.
+void warm_toolchain(const config::Config& cfg, const std::string& compiler) {
+    if (!is_plain_rustc(compiler)) return;
+    pid_t child = ::fork();
+    if (child < 0) return;
+    if (child > 0) {
+        while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        return;
+    }
+    // The wrapper is single-threaded: the child may allocate.
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+    }
+    ::close_range(3, ~0U, 0);
+    if (auto store = store::Store::open(cfg.cache_dir))
+        (void)key::toolchain_identity({compiler}, store->toolchain_dir(), store->tmp_dir());
+    ::_exit(0);
+}
+
 } // namespace
 
 // A build-session marker older than five minutes (or missing) means a new
@@ -54,7 +94,7 @@ void spawn_daemon(const config::Config& cfg) {
 // stat per invocation; never waits for the daemon. When no daemon takes the
 // hint, the marker is removed (the next invocation tries again) and a daemon
 // is started, so a session that begins without one still gets its prefetch.
-void hint_session(const config::Config& cfg) {
+void hint_session(const config::Config& cfg, const std::string& compiler) {
     if (!remote_enabled(cfg) || !cfg.prefetch) return;
     fs::path marker = cfg.cache_dir / "session";
     struct stat st {};
@@ -70,6 +110,7 @@ void hint_session(const config::Config& cfg) {
     if (fd < 0) return;
     ::close(fd);
     (void)util::touch_now(marker);
+    warm_toolchain(cfg, compiler);
     auto client = ipc::Client::connect(cfg.effective_socket_path(), k_session_connect_timeout);
     if (client && client->send(ipc::Request::session(buf), k_session_send_timeout)) return;
     ::unlink(marker.c_str());

@@ -49,7 +49,7 @@ public:
         c_.cfg = config::load();
         warnings_off = c_.cfg.log_level == "error"; // KACHE_LOG=error: no warning lines
         if (c_.cfg.disabled) return exec_compiler(c_.argv);
-        hint_session(c_.cfg);
+        hint_session(c_.cfg, c_.argv[0]);
 
         // The compiler prefix: rustc, or clippy-driver followed by rustc. Any other
         // workspace wrapper in front of rustc may do anything: pass it through.
