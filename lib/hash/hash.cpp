@@ -83,20 +83,22 @@ std::optional<Digest> Digest::from_hex(std::string_view s) {
 Result<Digest> of_file(const fs::path& path) {
     // Regular files only, opened without blocking: an input named by a stored or remote
     // manifest may be a FIFO or a device (/dev/zero), which would block or never end.
-    auto owner = util::open_regular(path);
+    std::uint64_t size = 0;
+    auto owner = util::open_regular(path, util::FollowLinks::yes, &size);
     if (!owner) return std::unexpected(owner.error());
     int fd = owner->get();
     XXH3_state_t st;
     XXH3_128bits_reset(&st);
     alignas(64) static thread_local char buf[1 << 17];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(errno));
-        }
+    std::uint64_t total = 0;
+    // Up to the size fstat saw, without a last read to see the end (a size of 0 may
+    // be a file that does not know its size: read to the end).
+    while (size == 0 || total < size) {
+        ssize_t n = util::read_regular(fd, buf, sizeof buf);
+        if (n < 0) return fail(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(errno));
         if (n == 0) break;
         XXH3_128bits_update(&st, buf, static_cast<size_t>(n));
+        total += static_cast<std::uint64_t>(n);
     }
     return from_xxh(XXH3_128bits_digest(&st));
 }
