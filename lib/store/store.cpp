@@ -200,9 +200,12 @@ Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& d
     const char* via = nullptr;
     // A store on a filesystem without reflinks (ext4) remembers that once,
     // instead of paying a failed clone attempt for every restored file.
+    // Asked once per process and store: an entry restores several files.
+    static thread_local std::string known_no_reflink;
     fs::path no_reflink = root_ / "no-reflink";
-    if (::access(no_reflink.c_str(), F_OK) != 0) {
-        if (util::reflink_file(src, dest, mode)) via = "reflink";
+    if (known_no_reflink != no_reflink.native()) {
+        if (::access(no_reflink.c_str(), F_OK) == 0) known_no_reflink = no_reflink.native();
+        else if (util::reflink_file(src, dest, mode)) via = "reflink";
         else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, util::k_private_file_mode); fd >= 0) ::close(fd);
     }
     if (!via && how == Placement::allow_link && link_if_private(src, dest, mode)) via = "link";
