@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kache::hash {
 
@@ -99,6 +100,17 @@ private:
     Result<Digest> digest_at(const std::filesystem::path& path, const util::FileStamp& st, bool ignore_ctime);
     std::filesystem::path entry_path(const util::FileStamp& st) const;
     void store(const util::FileStamp& st, const Digest& d);
+    // Digests already trusted in this process, by stamp: a file the key and an
+    // input set both name (an rlib a link reads) is read once. Each look-up still
+    // stats the file; only an identical stamp (device, inode, size, mtime, ctime)
+    // of a file last changed before the racy window answers from here.
+    struct Known {
+        util::FileStamp stamp;
+        Digest digest;
+    };
+    const Digest* known(const util::FileStamp& st) const;
+    void learn(const util::FileStamp& st, const Digest& d);
+    std::vector<Known> known_;
     std::filesystem::path dir_;
     std::filesystem::path tmp_;
     std::int64_t racy_window_ns_;

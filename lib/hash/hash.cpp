@@ -83,20 +83,22 @@ std::optional<Digest> Digest::from_hex(std::string_view s) {
 Result<Digest> of_file(const fs::path& path) {
     // Regular files only, opened without blocking: an input named by a stored or remote
     // manifest may be a FIFO or a device (/dev/zero), which would block or never end.
-    auto owner = util::open_regular(path);
+    std::uint64_t size = 0;
+    auto owner = util::open_regular(path, util::FollowLinks::yes, &size);
     if (!owner) return std::unexpected(owner.error());
     int fd = owner->get();
     XXH3_state_t st;
     XXH3_128bits_reset(&st);
     alignas(64) static thread_local char buf[1 << 17];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(errno));
-        }
+    std::uint64_t total = 0;
+    // Up to the size fstat saw, without a last read to see the end (a size of 0 may
+    // be a file that does not know its size: read to the end).
+    while (size == 0 || total < size) {
+        ssize_t n = util::read_regular(fd, buf, sizeof buf);
+        if (n < 0) return fail(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(errno));
         if (n == 0) break;
         XXH3_128bits_update(&st, buf, static_cast<size_t>(n));
+        total += static_cast<std::uint64_t>(n);
     }
     return from_xxh(XXH3_128bits_digest(&st));
 }
@@ -149,8 +151,26 @@ Result<FileHashCache::Stamped> FileHashCache::digest_stamped(const fs::path& pat
     return Stamped{*d, *st};
 }
 
+const Digest* FileHashCache::known(const util::FileStamp& st) const {
+    for (auto& k : known_)
+        if (k.stamp == st) return &k.digest;
+    return nullptr;
+}
+
+void FileHashCache::learn(const util::FileStamp& st, const Digest& d) {
+    if (known(st)) return;
+    known_.push_back({st, d});
+}
+
 Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileStamp& st, bool ignore_ctime) {
-    if (st.size < k_min_cached_size) return of_file(path);
+    if (auto* d = known(st)) return *d;
+    if (st.size < k_min_cached_size) {
+        auto d = of_file(path);
+        // Any write after st was taken gives the file a newer mtime or ctime (past
+        // the racy window), so it cannot answer to st again.
+        if (d && std::max(st.mtime_ns, st.ctime_ns) < util::now_ns() - racy_window_ns_) learn(st, *d);
+        return d;
+    }
     fs::path entry = entry_path(st);
     int fd = ::open(entry.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -162,6 +182,7 @@ Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileSt
             (ignore_ctime || rec.ctime_ns == st.ctime_ns) && rec.inode == st.inode && rec.device == st.device) {
             Digest d;
             std::memcpy(d.bytes.data(), rec.digest, 16);
+            if (rec.ctime_ns == st.ctime_ns) learn(st, d);
             return d;
         }
     }
@@ -172,7 +193,10 @@ Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileSt
     // `touch -d`) moves only the ctime, and may do so again within its tick.
     std::int64_t last_change = ignore_ctime ? st.mtime_ns : std::max(st.mtime_ns, st.ctime_ns);
     auto after = util::stamp(path);
-    if (after && *after == st && last_change < util::now_ns() - racy_window_ns_) store(st, *d);
+    if (after && *after == st && last_change < util::now_ns() - racy_window_ns_) {
+        store(st, *d);
+        if (!ignore_ctime) learn(st, *d);
+    }
     return d;
 }
 

@@ -95,7 +95,9 @@ std::string PathMap::escape(std::string_view text) {
 
 std::string PathMap::normalize(std::string_view text) const {
     std::string out = escape(text);
-    for (auto& r : roots_) out = replace_paths(out, r.path, sentinel(r.name));
+    // Most arguments name no root: skip the rewrite (and its copies) for those.
+    for (auto& r : roots_)
+        if (out.find(r.path) != std::string::npos) out = replace_paths(out, r.path, sentinel(r.name));
     return out;
 }
 

@@ -94,13 +94,23 @@ std::optional<std::pair<std::string, std::string>> split_driver(const std::strin
 }
 
 // The record file is untrusted: anything malformed is no record.
+// Splits off the next line as std::getline would (the last one may lack its
+// newline); a string stream here would cost the hit path a locale set-up.
+bool next_line(std::string_view& text, std::string& line) {
+    if (text.empty()) return false;
+    auto nl = text.find('\n');
+    line.assign(text.substr(0, nl));
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    return true;
+}
+
 std::optional<Record> parse_record(const std::string& text) {
-    std::istringstream in(text);
+    std::string_view in(text);
     std::string line;
-    if (!std::getline(in, line) || line != k_record_magic) return std::nullopt;
+    if (!next_line(in, line) || line != k_record_magic) return std::nullopt;
     Record r;
     bool have_flag = false, have_value = false;
-    while (std::getline(in, line)) {
+    while (next_line(in, line)) {
         auto sp = line.find(' ');
         if (sp == std::string::npos) return std::nullopt;
         std::string tag = line.substr(0, sp), rest = line.substr(sp + 1);

@@ -19,9 +19,15 @@ namespace {
 inline constexpr std::array<const char*, 7> k_layout_dirs = {"blobs",        "manifests", "entries", "locks",
                                                               "upload-queue", "events",    "tmp"};
 
-fs::path sharded(const fs::path& base, const hash::Digest& d) {
+// <root>/<folder>/ab/<rest of the hex>, built as one string: path's operator/
+// re-splits the whole path at every step, several times per hit.
+fs::path sharded(const fs::path& root, std::string_view folder, const hash::Digest& d) {
     std::string h = d.hex();
-    return base / h.substr(0, 2) / h.substr(2);
+    std::string p = root.native();
+    p.reserve(p.size() + folder.size() + h.size() + 3);
+    if (p.empty() || p.back() != '/') p += '/';
+    p.append(folder).append("/").append(h, 0, 2).append("/").append(h, 2);
+    return fs::path(std::move(p));
 }
 
 // Hardlinks src at dest and keeps the link only if the placement policy allows it (the
@@ -59,9 +65,9 @@ Result<Store> Store::open(const fs::path& root) {
     return Store(root);
 }
 
-fs::path Store::blob_path(const hash::Digest& d) const { return sharded(root_ / "blobs", d); }
-fs::path Store::entry_path(const hash::Digest& k2) const { return sharded(root_ / "entries", k2); }
-fs::path Store::manifest_path(const hash::Digest& k1) const { return sharded(root_ / "manifests", k1); }
+fs::path Store::blob_path(const hash::Digest& d) const { return sharded(root_, "blobs", d); }
+fs::path Store::entry_path(const hash::Digest& k2) const { return sharded(root_, "entries", k2); }
+fs::path Store::manifest_path(const hash::Digest& k1) const { return sharded(root_, "manifests", k1); }
 fs::path Store::lock_path(const hash::Digest& k1) const { return root_ / "locks" / k1.hex(); }
 
 Result<Manifest> Store::read_manifest(const hash::Digest& k1) const {
@@ -194,9 +200,12 @@ Result<const char*> Store::restore_file(const hash::Digest& d, const fs::path& d
     const char* via = nullptr;
     // A store on a filesystem without reflinks (ext4) remembers that once,
     // instead of paying a failed clone attempt for every restored file.
+    // Asked once per process and store: an entry restores several files.
+    static thread_local std::string known_no_reflink;
     fs::path no_reflink = root_ / "no-reflink";
-    if (::access(no_reflink.c_str(), F_OK) != 0) {
-        if (util::reflink_file(src, dest, mode)) via = "reflink";
+    if (known_no_reflink != no_reflink.native()) {
+        if (::access(no_reflink.c_str(), F_OK) == 0) known_no_reflink = no_reflink.native();
+        else if (util::reflink_file(src, dest, mode)) via = "reflink";
         else if (int fd = ::open(no_reflink.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, util::k_private_file_mode); fd >= 0) ::close(fd);
     }
     if (!via && how == Placement::allow_link && link_if_private(src, dest, mode)) via = "link";

@@ -235,11 +235,22 @@ Result<UniqueFd> open_regular(const fs::path& path, FollowLinks follow, std::uin
     struct stat st {};
     if (::fstat(fd, &st) != 0) return fail(ErrorKind::io, errno_text("cannot stat", path, errno));
     if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid_input, path.string() + " is not a regular file");
-    // Regular files ignore O_NONBLOCK today; clear it anyway so that no read can ever
-    // see EAGAIN (some network filesystems honour it).
-    if (::fcntl(fd, F_SETFL, O_RDONLY) != 0) return fail(ErrorKind::io, errno_text("cannot set flags of", path, errno));
+    // O_NONBLOCK stays: regular files ignore it, and read_regular clears it on the
+    // first EAGAIN (some network filesystems honour it) instead of every open paying
+    // an fcntl (this is on every hit's path, several times).
     if (size) *size = static_cast<std::uint64_t>(st.st_size);
     return owner;
+}
+
+ssize_t read_regular(int fd, void* buf, size_t n) noexcept {
+    while (true) {
+        ssize_t got = ::read(fd, buf, n);
+        if (got >= 0) return got;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        int flags = ::fcntl(fd, F_GETFL);
+        if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return -1;
+    }
 }
 
 Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_bytes) {
@@ -253,15 +264,15 @@ Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_by
     out.resize(static_cast<size_t>(size));
     size_t got = 0;
     while (true) {
+        // As many bytes as fstat saw: the whole file (no second read to see its end).
+        // A size of 0 may be a file that does not know its size (procfs): read to the end.
+        if (got == out.size() && size > 0) break;
         if (got == out.size()) {
             if (out.size() >= max_bytes) break;
             out.resize(std::min<std::uint64_t>(max_bytes, out.size() * 2 + 4096));
         }
-        ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail(ErrorKind::io, errno_text("cannot read", path, errno));
-        }
+        ssize_t n = read_regular(fd, out.data() + got, out.size() - got);
+        if (n < 0) return fail(ErrorKind::io, errno_text("cannot read", path, errno));
         if (n == 0) break;
         got += static_cast<size_t>(n);
     }

@@ -143,13 +143,13 @@ private:
             std::string_view kv(*e);
             auto eq = kv.find('=');
             if (eq == std::string_view::npos) continue;
-            std::string name(kv.substr(0, eq));
+            std::string_view name = kv.substr(0, eq); // copied only when keyed
             // clippy's variables are set for the whole build; only clippy reads them.
             if (c_.mode != "clippy" && name.starts_with("CLIPPY_")) continue;
             bool listed = std::find(wanted_extra.begin(), wanted_extra.end(), name) != wanted_extra.end();
             // The linker's variables cannot change what a non-linking compile writes.
             bool wanted = listed || (key::is_steering_env(name) && (c_.inv.links() || !key::is_linker_env(name)));
-            if (wanted) out.emplace_back(name, std::string(kv.substr(eq + 1)));
+            if (wanted) out.emplace_back(std::string(name), std::string(kv.substr(eq + 1)));
         }
         // Variables asked for but unset are keyed as unset.
         for (auto& name : wanted_extra)

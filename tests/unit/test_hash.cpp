@@ -330,3 +330,38 @@ TEST_CASE("hash: FileHashCache for blobs ignores only the ctime", "[hash][hashca
     write_file(blob, v2);
     CHECK(*cache.digest(blob, true) == hash::of(v2));
 }
+
+TEST_CASE("hash: FileHashCache's in-process answers follow a same-size rewrite of a small file",
+          "[hash][hashcache]") {
+    // A small file is hashed directly; the cache answers a second look-up in the
+    // same process from memory, which must still see a rewrite that kept the
+    // size and put the mtime back (only the ctime moves).
+    TempDir dir;
+    fs::create_directories(dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp", k_no_racy_window);
+    fs::path small = dir / "lib.rs";
+    std::string v1 = "pub fn f() -> u32 { 1 }\n";
+    REQUIRE(v1.size() < hash::FileHashCache::k_min_cached_size);
+    write_file(small, v1);
+    age_file(small, 7200);
+    auto d1 = cache.digest(small);
+    REQUIRE(d1);
+    CHECK(*d1 == hash::of(v1));
+    auto again = cache.digest(small); // unchanged: the same answer
+    REQUIRE(again);
+    CHECK(*again == *d1);
+
+    struct stat before = kache::test::stat_of(small);
+    std::string v2 = "pub fn f() -> u32 { 2 }\n";
+    ::usleep(20'000);
+    write_file(small, v2);
+    set_mtime(small, before.st_mtim);
+    struct stat after = kache::test::stat_of(small);
+    REQUIRE(after.st_size == before.st_size);
+    REQUIRE(after.st_ino == before.st_ino);
+    REQUIRE(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+    auto d2 = cache.digest(small);
+    REQUIRE(d2);
+    CHECK(*d2 == hash::of(v2));
+    CHECK(*d2 != *d1);
+}

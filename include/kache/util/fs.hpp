@@ -143,11 +143,16 @@ private:
 enum class FollowLinks { yes, no };
 // Opens path read-only for a bounded read: the open never blocks (O_NONBLOCK, so a FIFO
 // or a device without a writer cannot hang it), the file must be a regular file
-// (ErrorKind::invalid_input otherwise: a FIFO, a device, a directory), and the returned
-// descriptor is blocking again. With FollowLinks::no a symlink is refused (O_NOFOLLOW).
-// *size receives the file's size when given. ErrorKind::not_found if it does not exist.
+// (ErrorKind::invalid_input otherwise: a FIFO, a device, a directory). The descriptor
+// keeps O_NONBLOCK (regular files ignore it; read it with read_regular, which clears it
+// should a filesystem ever answer EAGAIN). With FollowLinks::no a symlink is refused
+// (O_NOFOLLOW). *size receives the file's size when given. ErrorKind::not_found if it
+// does not exist.
 Result<UniqueFd> open_regular(const fs::path& path, FollowLinks follow = FollowLinks::yes,
                               std::uint64_t* size = nullptr);
+// read(2) on a descriptor from open_regular: retries EINTR, and on EAGAIN makes the
+// descriptor blocking and retries. -1 (errno set) on an error.
+ssize_t read_regular(int fd, void* buf, size_t n) noexcept;
 // Reads a whole file. ErrorKind::not_found if it does not exist.
 // Both read helpers read regular files only (open_regular).
 Result<std::string> read_file(const fs::path& path);
