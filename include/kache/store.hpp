@@ -132,7 +132,8 @@ public:
     virtual ~ChunkObserver() = default;
     // Where the next chunk is read to; never empty.
     virtual std::span<char> next_buffer() = 0;
-    // n bytes were read into the buffer last returned; n == 0 once, at the end of the file.
+    // n bytes were read into the buffer last returned, and hashed already (the observer may
+    // reuse its buffer now); n == 0 once, at the end of the file.
     virtual void arrived(std::size_t n) = 0;
 };
 

@@ -53,9 +53,10 @@ Result<hash::Digest> hash_staged(const fs::path& staged, ChunkObserver* observe)
         ssize_t n = ::read(owner->get(), buf.data(), buf.size());
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail(ErrorKind::io, "cannot read " + staged.string() + ": " + std::strerror(errno));
+        // Hashed before the observer sees it: arrived() may reuse its buffer.
+        h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
         if (observe) observe->arrived(static_cast<std::size_t>(n));
         if (n == 0) break;
-        h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
     }
     return h.finish();
 }
