@@ -4,6 +4,9 @@
 
 #include "core_test_support.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 using namespace kache;
 using kache::test::TempDir;
 using kache::test::write_file;
@@ -167,8 +170,11 @@ TEST_CASE("a stored output is scanned in the read that hashes it", "[path_scan][
 
     // Stored again (deduplicated), the scan still sees every byte.
     write_file(tmp / "liby.rlib", std::string(1000, 'y') + "/work/checkout-one");
+    REQUIRE(store->put_blob_file(tmp / "liby.rlib", store::Placement::copy_only));
     wrapper::RootScanner again(roots);
-    REQUIRE(store->put_blob_file(tmp / "liby.rlib", store::Placement::copy_only, &again));
+    auto y = store->put_blob_file(tmp / "liby.rlib", store::Placement::copy_only, &again);
+    REQUIRE(y);
+    CHECK_FALSE(y->linked);
     CHECK(names(again.found()) == std::vector<std::string>{"cwd"});
     wrapper::RootScanner none(roots);
     write_file(tmp / "libz.rlib", std::string(1000, 'z') + "/work/checkout-one2");
