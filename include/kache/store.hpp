@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +127,26 @@ struct GcReport {
     std::uint64_t bytes_after = 0;
 };
 
+// Sees a file's bytes while put_blob_file hashes them, in the same read (the wrapper's
+// raw-path scan), so recording reads each output once: the store reads every chunk
+// into the observer's buffer, hashes it there, then reports it.
+class ChunkObserver {
+public:
+    virtual ~ChunkObserver() = default;
+    // Where the next chunk is read to; never empty.
+    virtual std::span<char> next_buffer() = 0;
+    // n bytes were read into the buffer last returned, and hashed already (the observer may
+    // reuse its buffer now); n == 0 once, at the end of the file.
+    virtual void arrived(std::size_t n) = 0;
+};
+
+// What put_blob_file stored: the digest, and whether the blob is src's own inode (a link
+// kept), so a caller knows both names share one stamp.
+struct PutBlob {
+    hash::Digest digest;
+    bool linked = false;
+};
+
 class Store {
 public:
     // Opens (creating if needed) the store rooted at root.
@@ -160,6 +181,8 @@ public:
     // Stores the file at src as a blob and returns its digest. With allow_link the
     // blob may share the file's inode (the file must then never be written in place).
     Result<hash::Digest> put_blob_file(const fs::path& src, Placement how);
+    // The same, showing the bytes hashed to observe (if not null) as they are read.
+    Result<PutBlob> put_blob_file(const fs::path& src, Placement how, ChunkObserver* observe);
     // Stores bytes as a blob.
     Result<hash::Digest> put_blob(std::string_view data);
     // True when the blob file at path still holds the bytes named d (for deduplication).

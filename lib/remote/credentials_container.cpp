@@ -139,7 +139,7 @@ Result<std::optional<Credentials>> fetch(const ContainerEndpoint& ep) {
     // A transport per fetch: fetches are an hour apart, a kept connection would go stale.
     detail::CurlTransport transport(detail::TransportOptions{
         k_credential_endpoint_timeout, std::chrono::duration_cast<std::chrono::seconds>(k_credential_endpoint_timeout), 1,
-        k_credential_endpoint_timeout});
+        k_credential_endpoint_timeout, {}});
     auto resp = transport.perform(req);
     if (!resp) return std::unexpected(Error{resp.error().error.kind, source + ": " + resp.error().error.message});
     if (resp->status == 401 || resp->status == 403)

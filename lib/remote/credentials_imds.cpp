@@ -80,12 +80,14 @@ public:
         : st_(st), transport_(detail::TransportOptions{
                        k_metadata_connect_timeout,
                        std::chrono::duration_cast<std::chrono::seconds>(k_credential_endpoint_timeout), 1,
-                       k_credential_endpoint_timeout}) {}
+                       k_credential_endpoint_timeout, {}}) {}
 
     Result<std::optional<Credentials>> run() {
         // 1. The session token.
-        detail::HttpRequest put{"PUT", st_.origin + std::string(k_token_path),
-                                {{"X-aws-ec2-metadata-token-ttl-seconds", std::string(k_token_ttl_seconds)}}};
+        detail::HttpRequest put;
+        put.method = "PUT";
+        put.url = st_.origin + std::string(k_token_path);
+        put.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", std::string(k_token_ttl_seconds)}};
         auto resp = transport_.perform(put);
         if (!resp) {
             if (resp.error().connect_failed) {
@@ -129,7 +131,9 @@ public:
 
 private:
     Result<detail::HttpResponse> get(const std::string& path, const std::string& token) {
-        detail::HttpRequest req{"GET", st_.origin + path, {}};
+        detail::HttpRequest req;
+        req.method = "GET";
+        req.url = st_.origin + path;
         if (!token.empty()) req.headers.emplace_back("X-aws-ec2-metadata-token", token);
         auto resp = transport_.perform(req);
         if (!resp)

@@ -11,12 +11,16 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 
 namespace kache::remote {
 
 namespace {
+
+namespace fs = std::filesystem;
 
 struct Lookup {
     const RemoteSpec& spec;

@@ -77,7 +77,7 @@ Result<Credentials> call_sts(const StsTarget& sts, std::vector<sigv4::QueryParam
     }
     detail::CurlTransport transport({k_credential_endpoint_timeout,
                                      std::chrono::duration_cast<std::chrono::seconds>(k_credential_endpoint_timeout),
-                                     1, k_credential_endpoint_timeout});
+                                     1, k_credential_endpoint_timeout, {}});
     auto resp = transport.perform(req);
     if (!resp)
         return fail(resp.error().error.kind,

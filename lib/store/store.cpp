@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 namespace kache::store {
 
@@ -41,6 +42,29 @@ bool link_if_private(const fs::path& src, const fs::path& dest, std::uint32_t mo
     if (::lstat(dest.c_str(), &st) == 0 && may_keep_link(st.st_nlink, st.st_mode, mode)) return true;
     ::unlink(dest.c_str());
     return false;
+}
+
+// Bytes read at a time when nobody observes the hash (the size of_file reads too).
+inline constexpr std::size_t k_hash_chunk_bytes = 1 << 17;
+
+// The digest of the staged file, each chunk read once: into observe's buffer when there
+// is an observer (which then sees exactly the bytes hashed), else into a local one.
+Result<hash::Digest> hash_staged(const fs::path& staged, ChunkObserver* observe) {
+    auto owner = util::open_regular(staged);
+    if (!owner) return std::unexpected(owner.error());
+    alignas(64) static thread_local char own[k_hash_chunk_bytes];
+    hash::Hasher h;
+    while (true) {
+        std::span<char> buf = observe ? observe->next_buffer() : std::span<char>(own, sizeof own);
+        ssize_t n = ::read(owner->get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(ErrorKind::io, "cannot read " + staged.string() + ": " + std::strerror(errno));
+        // Hashed before the observer sees it: arrived() may reuse its buffer.
+        h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        if (observe) observe->arrived(static_cast<std::size_t>(n));
+        if (n == 0) break;
+    }
+    return h.finish();
 }
 
 } // namespace
@@ -127,6 +151,12 @@ bool Store::holds(const fs::path& blob, const hash::Digest& d) const {
 }
 
 Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
+    auto put = put_blob_file(src, how, nullptr);
+    if (!put) return std::unexpected(put.error());
+    return put->digest;
+}
+
+Result<PutBlob> Store::put_blob_file(const fs::path& src, Placement how, ChunkObserver* observe) {
     // Stage a private copy (or link) first and hash *that*, so the digest
     // describes exactly the bytes that land in the store.
     fs::path staged = tmp_dir() / (".in." + std::to_string(::getpid()) + "." + std::to_string(util::now_ns()));
@@ -138,15 +168,15 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
             return std::unexpected(r.error());
         }
     }
-    auto d = hash::of_file(staged);
+    auto d = hash_staged(staged, observe);
     if (!d) {
         ::unlink(staged.c_str());
-        return d;
+        return std::unexpected(d.error());
     }
     fs::path dest = blob_path(*d);
     if (::access(dest.c_str(), F_OK) == 0 && holds(dest, *d)) { // deduplicated (else replaced below)
         ::unlink(staged.c_str());
-        return d;
+        return PutBlob{*d, false};
     }
     // A linked blob keeps the output's mode: rustc refuses to compile over an output
     // without write bits ("output file ... is not writeable"), and it replaces outputs
@@ -163,7 +193,7 @@ Result<hash::Digest> Store::put_blob_file(const fs::path& src, Placement how) {
         ::unlink(staged.c_str());
         return std::unexpected(renamed.error());
     }
-    return d;
+    return PutBlob{*d, linked};
 }
 
 Result<hash::Digest> Store::put_blob(std::string_view data) {

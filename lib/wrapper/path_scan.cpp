@@ -3,8 +3,6 @@
 
 #include <kache/util/fs.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,80 +31,85 @@ bool is_path_char(unsigned char c) {
 
 bool one_component(std::string_view root) { return root.find('/', 1) == std::string_view::npos; }
 
-// Bytes read at a time; a chunk keeps the tail of the one before, so a root
+// Bytes read at a time: small enough that the chunk the store just hashed is still in
+// the CPU cache when it is scanned. A chunk keeps the tail of the one before, so a root
 // split across two reads is still seen.
-inline constexpr std::size_t k_scan_chunk_bytes = 1 << 20;
+inline constexpr std::size_t k_scan_chunk_bytes = 1 << 17;
 
-// Finds root in data as contains_root does; with more_follows, a hit ending at
-// the end of data is left for the next chunk (its next byte is not known yet).
-bool find_root(std::string_view data, std::string_view root, bool more_follows) {
-    if (root.empty()) return false;
+// Whether root occurs in data at `at` as contains_root counts it; with more_follows, a
+// hit that ends at the end of data, or runs past it, is left for the next chunk (the
+// byte after it is not known yet). data[at - 1], when at > 0, is the byte before it.
+bool root_at(std::string_view data, std::size_t at, std::string_view root, bool more_follows) {
+    std::size_t end = at + root.size();
+    if (end > data.size() || std::memcmp(data.data() + at, root.data(), root.size()) != 0) return false;
+    bool end_ok = end == data.size() ? !more_follows
+                                     : data[end] == '/' || !is_path_char(static_cast<unsigned char>(data[end]));
     // A one-component root ("/build") must also start a path: "library/std/src"
     // does not hold the root "/src". A longer one is specific enough on its own.
-    bool check_start = one_component(root);
-    std::size_t pos = 0;
-    while (pos + root.size() <= data.size()) {
-        const void* hit = ::memmem(data.data() + pos, data.size() - pos, root.data(), root.size());
-        if (!hit) return false;
-        std::size_t at = static_cast<const char*>(hit) - data.data();
-        std::size_t end = at + root.size();
-        bool end_ok = end == data.size() ? !more_follows
-                                         : data[end] == '/' || !is_path_char(static_cast<unsigned char>(data[end]));
-        bool start_ok = !check_start || at == 0 || !is_path_char(static_cast<unsigned char>(data[at - 1]));
-        if (end_ok && start_ok) return true;
-        pos = at + 1;
-    }
-    return false;
-}
-
-// The roots found in the file at p, in one bounded read of it.
-Result<std::vector<key::Root>> scan_file(const std::filesystem::path& p, const std::vector<key::Root>& roots) {
-    std::vector<key::Root> found;
-    if (roots.empty()) return found;
-    // Read, not mapped: a file truncated under a mapping would kill the wrapper (SIGBUS).
-    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) return fail(ErrorKind::io, "cannot open " + p.string() + ": " + std::strerror(errno));
-    util::UniqueFd owner(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        return fail(ErrorKind::io, p.string() + " is not a regular file");
-    if (static_cast<std::uint64_t>(st.st_size) > k_max_scanned_output_bytes)
-        return fail(ErrorKind::io, p.string() + " is too large to scan");
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-    std::size_t keep = 0; // the tail carried over: the longest root and the byte before it
-    for (auto& r : roots) keep = std::max(keep, r.path.size() + 1);
-    std::vector<bool> seen(roots.size(), false);
-    std::size_t left = roots.size();
-    std::string buf(keep + k_scan_chunk_bytes, '\0');
-    std::size_t have = 0;
-    std::uint64_t total = 0;
-    while (left > 0) {
-        ssize_t n = ::read(fd, buf.data() + have, buf.size() - have);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail(ErrorKind::io, "cannot read " + p.string() + ": " + std::strerror(errno));
-        total += static_cast<std::uint64_t>(n);
-        if (total > k_max_scanned_output_bytes) return fail(ErrorKind::io, p.string() + " is too large to scan");
-        have += static_cast<std::size_t>(n);
-        bool eof = n == 0;
-        std::string_view data(buf.data(), have);
-        for (std::size_t i = 0; i < roots.size(); ++i) {
-            if (seen[i] || !find_root(data, roots[i].path, !eof)) continue;
-            seen[i] = true;
-            --left;
-        }
-        if (eof) break;
-        if (have > keep) {
-            std::memmove(buf.data(), buf.data() + have - keep, keep);
-            have = keep;
-        }
-    }
-    for (std::size_t i = 0; i < roots.size(); ++i)
-        if (seen[i]) found.push_back(roots[i]);
-    return found;
+    bool start_ok = !one_component(root) || at == 0 || !is_path_char(static_cast<unsigned char>(data[at - 1]));
+    return end_ok && start_ok;
 }
 
 } // namespace
+
+RootScanner::RootScanner(std::vector<key::Root> roots) : roots_(std::move(roots)), seen_(roots_.size(), false) {
+    for (std::size_t i = 0; i < roots_.size(); ++i) {
+        // Every root is absolute; one that is not cannot be looked for by its '/': assume it is there.
+        if (!roots_[i].path.starts_with('/')) seen_[i] = true;
+        else ++left_;
+        keep_ = std::max(keep_, roots_[i].path.size() + 1);
+    }
+}
+
+std::span<char> RootScanner::next_buffer() {
+    if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(keep_ + k_scan_chunk_bytes);
+    return {buf_.get() + have_, keep_ + k_scan_chunk_bytes - have_};
+}
+
+void RootScanner::arrived(std::size_t n) {
+    total_ += n;
+    if (left_ > 0 && total_ > k_max_scanned_output_bytes) { // too large to tell: assume the worst
+        std::fill(seen_.begin(), seen_.end(), true);
+        left_ = 0;
+    }
+    if (left_ == 0) { // nothing to look for: the buffer only receives the bytes
+        have_ = 0;
+        return;
+    }
+    have_ += n;
+    bool eof = n == 0;
+    // A carried first byte was scanned with the byte before it; it stays only as context.
+    scan(std::string_view(buf_.get(), have_), carried_ ? 1 : 0, !eof);
+    if (!eof && have_ > keep_) {
+        std::memmove(buf_.get(), buf_.get() + have_ - keep_, keep_);
+        have_ = keep_;
+        carried_ = true;
+    }
+}
+
+void RootScanner::scan(std::string_view data, std::size_t from, bool more_follows) {
+    // Every root starts with '/': one pass to each '/' (memchr is fast), then a
+    // comparison per root not seen yet, instead of one substring search per root.
+    std::size_t pos = from;
+    while (left_ > 0 && pos < data.size()) {
+        const void* hit = std::memchr(data.data() + pos, '/', data.size() - pos);
+        if (!hit) return;
+        std::size_t at = static_cast<std::size_t>(static_cast<const char*>(hit) - data.data());
+        for (std::size_t i = 0; i < roots_.size(); ++i) {
+            if (seen_[i] || !root_at(data, at, roots_[i].path, more_follows)) continue;
+            seen_[i] = true;
+            --left_;
+        }
+        pos = at + 1;
+    }
+}
+
+std::vector<key::Root> RootScanner::found() const {
+    std::vector<key::Root> out;
+    for (std::size_t i = 0; i < roots_.size(); ++i)
+        if (seen_[i]) out.push_back(roots_[i]);
+    return out;
+}
 
 std::vector<key::Root> specific_roots(const key::PathMap& paths) {
     std::vector<key::Root> out;
@@ -117,31 +120,27 @@ std::vector<key::Root> specific_roots(const key::PathMap& paths) {
     return out;
 }
 
-bool contains_root(std::string_view data, std::string_view root) { return find_root(data, root, false); }
+bool contains_root(std::string_view data, std::string_view root) {
+    if (root.empty()) return false;
+    for (std::size_t at = data.find(root.front()); at != std::string_view::npos; at = data.find(root.front(), at + 1))
+        if (root_at(data, at, root, false)) return true;
+    return false;
+}
 
 Result<std::vector<key::Root>> roots_in_file(const std::filesystem::path& p, const std::vector<key::Root>& roots) {
-    // A root under another one of several components (the target dir under the
-    // workspace) occurs only where the outer one does: the common case, no
-    // root at all, reads the file once and searches for the outer roots only.
-    auto under = [](const key::Root& inner, const key::Root& outer) {
-        return !one_component(outer.path) && inner.path.size() > outer.path.size() &&
-               inner.path.starts_with(outer.path) && inner.path[outer.path.size()] == '/';
-    };
-    std::vector<key::Root> outer, nested;
-    for (auto& r : roots) {
-        bool is_nested = std::any_of(roots.begin(), roots.end(), [&](auto& o) { return under(r, o); });
-        (is_nested ? nested : outer).push_back(r);
+    // Read, not mapped: a file truncated under a mapping would kill the wrapper (SIGBUS).
+    auto owner = util::open_regular(p, util::FollowLinks::no);
+    if (!owner) return std::unexpected(owner.error());
+    RootScanner scanner(roots);
+    while (true) {
+        std::span<char> buf = scanner.next_buffer();
+        ssize_t n = ::read(owner->get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(ErrorKind::io, "cannot read " + p.string() + ": " + std::strerror(errno));
+        scanner.arrived(static_cast<std::size_t>(n));
+        if (n == 0) break;
     }
-    auto found = scan_file(p, outer);
-    if (!found) return found;
-    std::erase_if(nested, [&](const key::Root& r) {
-        return std::none_of(found->begin(), found->end(), [&](auto& o) { return under(r, o); });
-    });
-    if (nested.empty()) return found;
-    auto inner = scan_file(p, nested);
-    if (!inner) return inner;
-    found->insert(found->end(), inner->begin(), inner->end());
-    return found;
+    return scanner.found();
 }
 
 std::string path_marker(std::string_view root_name) { return std::string(k_marker_prefix) + std::string(root_name); }

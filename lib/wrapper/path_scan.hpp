@@ -14,9 +14,12 @@
 
 #include <kache/error.hpp>
 #include <kache/key.hpp>
+#include <kache/store.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +38,34 @@ std::vector<key::Root> specific_roots(const key::PathMap& paths);
 // True when root (absolute, no trailing '/') occurs in data followed by '/',
 // a character that cannot continue a path, or the end of data.
 bool contains_root(std::string_view data, std::string_view root);
+
+// Finds roots in a stream of chunks, as contains_root does, in one pass over the
+// bytes for all roots together. It owns the buffer the chunks are read into (a short
+// tail of the chunk before is kept in front), so the store's put path reads each output
+// once for its digest and this scan (store::ChunkObserver); nothing is copied.
+class RootScanner final : public store::ChunkObserver {
+public:
+    explicit RootScanner(std::vector<key::Root> roots);
+
+    std::span<char> next_buffer() override;
+    void arrived(std::size_t n) override;
+
+    // The roots seen so far; every root once the stream passed k_max_scanned_output_bytes
+    // (or when a root does not start with '/', which no absolute path does).
+    std::vector<key::Root> found() const;
+
+private:
+    void scan(std::string_view data, std::size_t from, bool more_follows);
+
+    std::vector<key::Root> roots_;
+    std::vector<bool> seen_;
+    std::size_t left_ = 0;   // roots not seen yet: none left, nothing to scan
+    std::size_t keep_ = 0;   // tail carried to the next chunk: the longest root and the byte before it
+    std::unique_ptr<char[]> buf_;
+    std::size_t have_ = 0;   // bytes in buf_ (the carried tail, then the chunk just read)
+    bool carried_ = false;   // buf_[0] is a byte already scanned, kept as the one before the rest
+    std::uint64_t total_ = 0;
+};
 
 // The roots (of `roots`) found in the file at p, read in bounded chunks. An
 // error when it cannot be read, is not a regular file or exceeds the bound.

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 
 namespace kache::wrapper {
 
@@ -132,9 +133,18 @@ private:
         if (!set) return std::unexpected(set.error());
         if (auto l = add_link_inputs(c_, link_args_, start_ns, *set); !l) return std::unexpected(l.error());
         auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
-        mark_path_specific(*set, dir, outputs);
 
+        // The outputs are stored first: the raw-path scan sees their bytes as the store
+        // hashes them (one read of each), and what it finds goes into the input set.
         store::Entry entry;
+        PathScan scan(c_);
+        for (auto& name : outputs) {
+            auto o = store_output(name, dir, *dep, scan);
+            if (!o) return std::unexpected(o.error());
+            entry.outputs.push_back(std::move(*o));
+        }
+        mark_path_specific(*set, scan.found);
+
         entry.crate = c_.package_name();
         entry.version = util::env("CARGO_PKG_VERSION").value_or("");
         entry.k1 = c_.k1;
@@ -142,11 +152,6 @@ private:
         entry.created_ms = set->created_ms;
         entry.compile_ms = compile_us / 1000;
         entry.exit_code = result.exit_code;
-        for (auto& name : outputs) {
-            auto o = store_output(name, dir, *dep);
-            if (!o) return std::unexpected(o.error());
-            entry.outputs.push_back(std::move(*o));
-        }
         bool json = c_.inv.json_errors();
         if (!result.out.empty()) {
             auto d = c_.store->put_blob(c_.paths.normalize_output(result.out, json));
@@ -175,16 +180,16 @@ private:
         key::InputSet set;
         set.created_ms = util::now_ns() / 1000000;
         for (auto& input : dep.inputs()) {
-            fs::path p = c_.absolute(input);
-            auto st = util::stamp(p);
-            if (!st) return fail(ErrorKind::unsupported, "input " + input + " vanished during the compile");
+            // One stat per input: the stamp the digest was taken under is the one checked.
+            auto d = c_.hashes->digest_stamped(c_.absolute(input));
+            if (!d && d.error().kind == ErrorKind::not_found)
+                return fail(ErrorKind::unsupported, "input " + input + " vanished during the compile");
+            if (!d) return std::unexpected(d.error());
             // The ctime as well: `cp -p`, `touch -d` and `rsync -a` put the mtime
             // back after writing, but nobody can set the ctime back.
-            if (st->mtime_ns >= start_ns || st->ctime_ns >= start_ns)
+            if (d->stamp.mtime_ns >= start_ns || d->stamp.ctime_ns >= start_ns)
                 return fail(ErrorKind::unsupported, "input " + input + " changed during the compile");
-            auto d = c_.hashes->digest(p);
-            if (!d) return std::unexpected(d.error());
-            set.files.push_back({c_.paths.normalize(input), *d});
+            set.files.push_back({c_.paths.normalize(input), d->digest});
         }
         std::sort(set.files.begin(), set.files.end(), [](auto& a, auto& b) { return a.path < b.path; });
         set.env = dep.env_deps;
@@ -192,8 +197,22 @@ private:
         return set;
     }
 
-    // Stores one output file (the dep-info with sentinel paths).
-    Result<store::OutputFile> store_output(const std::string& name, const fs::path& dir, const rustc::DepInfo& dep) {
+    // The raw-path scan of one record: the roots found in the outputs so far.
+    struct PathScan {
+        explicit PathScan(const Context& c) : roots(c.remapped ? specific_roots(c.paths) : std::vector<key::Root>{}) {}
+        std::vector<key::Root> roots; // what to look for: none without remapping
+        std::vector<key::Root> found;
+        void add(const std::vector<key::Root>& in_file) {
+            for (auto& r : in_file)
+                if (std::none_of(found.begin(), found.end(), [&](auto& f) { return f.name == r.name; }))
+                    found.push_back(r);
+        }
+    };
+
+    // Stores one output file (the dep-info with sentinel paths), scanning it for raw
+    // roots in the same read.
+    Result<store::OutputFile> store_output(const std::string& name, const fs::path& dir, const rustc::DepInfo& dep,
+                                           PathScan& scan) {
         fs::path p = dir / name;
         auto st = util::stamp(p);
         if (!st) return fail(ErrorKind::unsupported, "expected output " + name + " was not written");
@@ -212,12 +231,21 @@ private:
             return o;
         }
         auto how = immutable_output(name) ? store::Placement::allow_link : store::Placement::copy_only;
-        auto d = c_.store->put_blob_file(p, how);
-        if (!d) return std::unexpected(d.error());
-        o.blob = *d;
+        // Only roots not found yet in an earlier output are looked for.
+        std::vector<key::Root> wanted;
+        for (auto& r : scan.roots)
+            if (std::none_of(scan.found.begin(), scan.found.end(), [&](auto& f) { return f.name == r.name; }))
+                wanted.push_back(r);
+        std::optional<RootScanner> scanner;
+        if (!wanted.empty()) scanner.emplace(std::move(wanted));
+        auto put = c_.store->put_blob_file(p, how, scanner ? &*scanner : nullptr);
+        if (!put) return std::unexpected(put.error());
+        if (scanner) scan.add(scanner->found());
+        o.blob = put->digest;
         o.size = st->size;
-        c_.hashes->remember(c_.store->blob_path(*d), *d);
-        if (extern_like(name)) c_.hashes->remember(p, *d);
+        c_.hashes->remember(c_.store->blob_path(o.blob), o.blob);
+        // A kept link is the output's own inode: the line above remembered it already.
+        if (extern_like(name) && !put->linked) c_.hashes->remember(p, o.blob);
         return o;
     }
 
@@ -227,23 +255,11 @@ private:
     // `env!` values under a root are kept in sentinel form: the scan sees their
     // bytes if they reach an output. Without remapping K1 holds the raw roots
     // already: nothing is shared across paths and nothing needs scanning.
-    void mark_path_specific(key::InputSet& set, const fs::path& dir, const std::vector<std::string>& outputs) const {
+    // The roots come from the scan store_output ran on each output as it stored it.
+    void mark_path_specific(key::InputSet& set, const std::vector<key::Root>& found) const {
         if (!c_.remapped) return;
         for (auto& [name, value] : set.env)
             if (value) value = c_.paths.normalize(*value);
-        auto roots = specific_roots(c_.paths);
-        std::vector<key::Root> found;
-        for (auto& out : outputs) {
-            if (out == c_.inv.dep_info_name() || found.size() == roots.size()) continue;
-            auto in_file = roots_in_file(dir / out, roots);
-            if (!in_file) {
-                found = roots; // cannot tell: assume the worst
-                break;
-            }
-            for (auto& r : *in_file)
-                if (std::none_of(found.begin(), found.end(), [&](auto& f) { return f.name == r.name; }))
-                    found.push_back(r);
-        }
         for (auto& r : found) set.env.emplace_back(path_marker(r.name), r.path);
         std::sort(set.env.begin(), set.env.end());
     }

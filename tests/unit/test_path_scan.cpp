@@ -4,6 +4,9 @@
 
 #include "core_test_support.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 using namespace kache;
 using kache::test::TempDir;
 using kache::test::write_file;
@@ -100,4 +103,83 @@ TEST_CASE("a path marker holds only where its root has the recorded path", "[pat
     CHECK_FALSE(wrapper::path_marker_matches(marker, "/work/one", there));
     CHECK_FALSE(wrapper::path_marker_matches(wrapper::path_marker("target"), "/work/one/target", here));
     CHECK_FALSE(wrapper::path_marker_matches("CARGO_MANIFEST_DIR", "/work/one", here));
+}
+
+namespace {
+
+// Feeds data to a RootScanner in chunks of at most `chunk` bytes, as the store's read loop does.
+std::vector<std::string> scan_in_chunks(std::string_view data, const std::vector<key::Root>& roots, std::size_t chunk) {
+    wrapper::RootScanner scanner(roots);
+    std::size_t at = 0;
+    while (true) {
+        auto buf = scanner.next_buffer();
+        REQUIRE(!buf.empty());
+        std::size_t n = std::min({chunk, buf.size(), data.size() - at});
+        std::memcpy(buf.data(), data.data() + at, n);
+        at += n;
+        scanner.arrived(n);
+        if (n == 0) break;
+    }
+    return names(scanner.found());
+}
+
+} // namespace
+
+TEST_CASE("the streaming scan agrees with contains_root wherever the chunks are cut", "[path_scan]") {
+    std::vector<key::Root> roots = {{"cwd", "/work/ws"}, {"build", "/build"}, {"target", "/work/ws/target"}};
+    std::vector<std::string> samples = {
+        "x/work/ws/y",      "/work/wsx /work/ws", "/work/ws2",       "a/build/x",  "lib/build",
+        " /build",          "/buil",              "/work/ws/target", "/work/w",    "//build//work/ws/targetx",
+        "\"/work/ws\"",     "",                   "/",               "a/build",    "/work/ws/target/",
+    };
+    for (auto& s : samples) {
+        std::vector<std::string> want;
+        for (auto& r : roots)
+            if (wrapper::contains_root(s, r.path)) want.push_back(r.name);
+        std::sort(want.begin(), want.end());
+        for (std::size_t chunk = 1; chunk <= s.size() + 1; ++chunk) {
+            INFO("data \"" << s << "\", chunks of " << chunk);
+            CHECK(scan_in_chunks(s, roots, chunk) == want);
+        }
+    }
+    // A one-component root preceded by a path byte stays rejected when the cut falls
+    // just after that byte (the carried tail keeps it as context).
+    std::string pad(300, 'x');
+    for (std::size_t chunk : {1u, 7u, 299u, 300u, 301u, 4096u}) {
+        INFO("chunks of " << chunk);
+        CHECK(scan_in_chunks(pad + "/build", roots, chunk).empty());
+        CHECK(scan_in_chunks(pad + " /build", roots, chunk) == std::vector<std::string>{"build"});
+    }
+}
+
+TEST_CASE("a stored output is scanned in the read that hashes it", "[path_scan][store]") {
+    TempDir tmp{"kache-path-scan-put"};
+    auto store = store::Store::open(tmp / "store");
+    REQUIRE(store);
+    std::vector<key::Root> roots = {{"cwd", "/work/checkout-one"}};
+    std::string data(700'000, 'x');
+    data += "rpath=/work/checkout-one/target/debug";
+    data += std::string(300'000, '\0');
+    write_file(tmp / "libx.rlib", data);
+    wrapper::RootScanner scanner(roots);
+    auto put = store->put_blob_file(tmp / "libx.rlib", store::Placement::allow_link, &scanner);
+    REQUIRE(put);
+    CHECK(put->digest == hash::of(data));
+    CHECK(put->linked);
+    CHECK(names(scanner.found()) == std::vector<std::string>{"cwd"});
+
+    // Stored again (deduplicated), the scan still sees every byte.
+    write_file(tmp / "liby.rlib", std::string(1000, 'y') + "/work/checkout-one");
+    REQUIRE(store->put_blob_file(tmp / "liby.rlib", store::Placement::copy_only));
+    wrapper::RootScanner again(roots);
+    auto y = store->put_blob_file(tmp / "liby.rlib", store::Placement::copy_only, &again);
+    REQUIRE(y);
+    CHECK_FALSE(y->linked);
+    CHECK(names(again.found()) == std::vector<std::string>{"cwd"});
+    wrapper::RootScanner none(roots);
+    write_file(tmp / "libz.rlib", std::string(1000, 'z') + "/work/checkout-one2");
+    auto z = store->put_blob_file(tmp / "libz.rlib", store::Placement::copy_only, &none);
+    REQUIRE(z);
+    CHECK_FALSE(z->linked);
+    CHECK(none.found().empty());
 }

@@ -60,8 +60,12 @@ public:
 
     // How many requests "METHOD path" the emulator answered.
     int calls(const std::string& method_and_path) const {
-        detail::CurlTransport t(detail::TransportOptions{std::chrono::seconds(5), std::chrono::seconds(5), 1});
-        auto resp = t.perform(detail::HttpRequest{"GET", origin_ + "/__calls", {}});
+        detail::CurlTransport t(detail::TransportOptions{std::chrono::seconds(5), std::chrono::seconds(5), 1,
+                                                          detail::k_first_byte_timeout, {}});
+        detail::HttpRequest req;
+        req.method = "GET";
+        req.url = origin_ + "/__calls";
+        auto resp = t.perform(req);
         REQUIRE(resp);
         REQUIRE(resp->status == 200);
         auto obj = util::parse_flat_json(resp->body);
