@@ -2,9 +2,11 @@
 
 #include "cargo_metadata.hpp"
 
+#include <kache/remote/layout.hpp>
 #include <kache/remote/transfer.hpp>
 #include <kache/util/fs.hpp>
 
+#include <map>
 #include <vector>
 
 namespace kache::daemon {
@@ -17,6 +19,20 @@ Prefetcher::Prefetcher(store::Store& store, remote::BackendMaker make_backend, L
     : store_(store), make_backend_(std::move(make_backend)), log_(log), settings_(settings), pulls_(pulls) {}
 
 Prefetcher::~Prefetcher() { stop(); }
+
+std::vector<remote::ObjectInfo> newest_per_invocation(std::vector<remote::ObjectInfo> objects) {
+    std::map<Digest, remote::ObjectInfo> newest;
+    for (auto& o : objects) {
+        auto m = remote::parse_manifest_key(o.key);
+        if (!m) continue;
+        auto [it, fresh] = newest.try_emplace(m->k1, o);
+        if (!fresh && o.modified >= it->second.modified) it->second = std::move(o);
+    }
+    std::vector<remote::ObjectInfo> out;
+    out.reserve(newest.size());
+    for (auto& [_, o] : newest) out.push_back(std::move(o));
+    return out;
+}
 
 void Prefetcher::start() { worker_ = std::thread([this] { worker(); }); }
 
@@ -44,7 +60,10 @@ std::pair<std::size_t, std::uint64_t> Prefetcher::prefetch_package(remote::Remot
         log_.error("prefetch list of " + name + ": " + objects.error().message);
         return {0, 0};
     }
-    for (auto& o : *objects) {
+    // One input set per invocation key, the newest: a workspace member's version prefix
+    // holds a result for every edit ever pushed, and the latest is the one a build of
+    // the current sources most likely needs (a remote check still finds the others).
+    for (auto& o : newest_per_invocation(std::move(*objects))) {
         auto k2 = Digest::from_hex(o.key.substr(o.key.rfind('/') + 1));
         if (!k2 || store_.has_entry(*k2)) continue;
         // Marked before the entry lands, as for checks.

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace kache::daemon {
 
@@ -26,6 +27,11 @@ struct PrefetchSettings {
     std::chrono::seconds max_time{300};
     remote::PackLimits pack_limits;  // bounds on each pulled pack (PackLimits::for_max_size)
 };
+
+// Of the manifest objects listed under one package version, the newest of each
+// invocation key (K1), by the listing's last-modified time (the later listed on a tie).
+// Objects whose key is not a manifest key are dropped.
+std::vector<remote::ObjectInfo> newest_per_invocation(std::vector<remote::ObjectInfo> objects);
 
 class Prefetcher {
 public:

@@ -1,9 +1,13 @@
 // The prefetch order: a Cargo.lock read without cargo, and packages by depth.
 #include "../../../lib/daemon/cargo_metadata.hpp"
+#include "../../../lib/daemon/prefetch.hpp"
+
+#include <kache/remote/layout.hpp>
 
 #include "../core_test_support.hpp"
 
 #include <algorithm>
+#include <set>
 
 using namespace kache;
 using daemon::PackageVersion;
@@ -87,4 +91,24 @@ TEST_CASE("order by depth: a cycle is cut, not followed for ever", "[daemon][pre
     auto order = daemon::order_by_depth(nodes);
     REQUIRE(order.size() == 3);
     CHECK(order[0] == PackageVersion{"c", "1"});
+}
+
+TEST_CASE("prefetch takes the newest input set of each invocation key", "[daemon][prefetch]") {
+    auto d = [](int n) { return hash::of("digest " + std::to_string(n)); };
+    auto obj = [&](int k1, int k2, std::int64_t modified) {
+        return remote::ObjectInfo{remote::manifest_key("kw-core", "0.1.0", d(k1), d(k2)), 100, modified};
+    };
+    // K1 1: three edits pushed over time; K1 2 (another profile): one; plus a stray key.
+    std::vector<remote::ObjectInfo> listed{obj(1, 10, 300), obj(1, 11, 500), obj(1, 12, 400), obj(2, 20, 100),
+                                           remote::ObjectInfo{"v1/manifests/kw-core/0.1.0/not-a-key", 1, 999}};
+    auto got = daemon::newest_per_invocation(listed);
+    REQUIRE(got.size() == 2);
+    std::set<std::string> keys;
+    for (auto& o : got) keys.insert(o.key);
+    CHECK(keys.contains(obj(1, 11, 0).key));
+    CHECK(keys.contains(obj(2, 20, 0).key));
+    // Without times (a backend that cannot say), the later listed wins.
+    auto untimed = daemon::newest_per_invocation({obj(1, 10, 0), obj(1, 12, 0)});
+    REQUIRE(untimed.size() == 1);
+    CHECK(untimed[0].key == obj(1, 12, 0).key);
 }
