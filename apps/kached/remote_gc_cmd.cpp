@@ -84,6 +84,8 @@ int cmd_gc(std::span<const std::string> argv) {
     for (auto& w : report->warnings) std::fprintf(stderr, "kache remote gc: warning: %s\n", w.c_str());
     if (report->stale_access)
         std::printf("%s %zu access objects past retention\n", verb, report->stale_access);
+    if (report->compacted_access)
+        std::printf("combined %zu access objects of past days into one per day\n", report->compacted_access);
     if (report->orphan_manifests)
         std::printf("%s %zu manifests naming no pack\n", verb, report->orphan_manifests);
     std::printf("%s %zu of %zu packs, %llu of %llu bytes freed%s\n", verb, report->victims.size(), report->packs,

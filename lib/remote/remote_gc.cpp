@@ -2,6 +2,7 @@
 #include <kache/remote/access_log.hpp>
 #include <kache/remote/layout.hpp>
 #include <kache/remote/remote_gc.hpp>
+#include <kache/util/fs.hpp>
 
 #include <algorithm>
 #include <map>
@@ -34,11 +35,18 @@ void newer(std::optional<std::int64_t>& day, std::int64_t d) {
     if (!day || *day < d) day = d;
 }
 
+// What one past day's access objects said, to write them again as one.
+struct DayUses {
+    std::vector<std::string> keys;
+    std::set<hash::Digest> used;
+};
+
 // Reads the access objects within retention into each pack's last day; returns the
 // keys of those past it (to remove). Bad objects are skipped with a warning.
 std::vector<std::string> read_uses(RemoteBackend& backend, const std::vector<ObjectInfo>& objects,
                                    std::int64_t oldest_kept, const GcOptions& opt, GcReport& report,
-                                   std::map<hash::Digest, std::int64_t>& last_use) {
+                                   std::map<hash::Digest, std::int64_t>& last_use,
+                                   std::map<std::int64_t, DayUses>& days) {
     std::vector<std::string> stale;
     std::uint64_t read_bytes = 0;
     for (auto& o : objects) {
@@ -66,8 +74,45 @@ std::vector<std::string> read_uses(RemoteBackend& backend, const std::vector<Obj
             auto [it, fresh] = last_use.emplace(k2, ak->day);
             if (!fresh) it->second = std::max(it->second, ak->day);
         }
+        auto& day = days[ak->day];
+        day.keys.push_back(o.key);
+        day.used.insert(used->begin(), used->end());
     }
     return stale;
+}
+
+// Rewrites each settled day's access objects (one per machine, and an ephemeral CI
+// runner is a new machine every build) as one object, so that the next GC reads one
+// object per past day. A day is settled once no daemon can still be writing it. The
+// combined object is written before the ones it replaces are removed: a failure in
+// between leaves the same uses twice, never none.
+void compact_days(RemoteBackend& backend, std::map<std::int64_t, DayUses>& days, std::int64_t today,
+                  const std::set<hash::Digest>& gone, const GcOptions& opt, GcReport& report) {
+    const std::string compacted_id(k_machine_id_chars, '0');
+    for (auto& [day, uses] : days) {
+        if (day >= today - k_access_settle_days || uses.keys.size() < 2) continue;
+        for (auto& k2 : gone) uses.used.erase(k2);
+        if (uses.used.size() > k_max_access_entries) continue;
+        const std::string key = access_key(day, compacted_id);
+        auto tmp = util::TempFile::create(opt.tmp_dir);
+        if (!tmp) {
+            report.errors.push_back(key + ": " + tmp.error().message);
+            return;
+        }
+        if (auto w = tmp->write(access_body(uses.used)); !w) {
+            report.errors.push_back(key + ": " + w.error().message);
+            return;
+        }
+        if (auto put = backend.put(key, tmp->path(), Overwrite::yes); !put) {
+            report.errors.push_back(key + ": " + put.error().message);
+            continue;
+        }
+        for (auto& k : uses.keys) {
+            if (k == key) continue;
+            if (auto r = backend.remove(k); !r) report.errors.push_back(k + ": " + r.error().message);
+        }
+        report.compacted_access += uses.keys.size();
+    }
 }
 
 } // namespace
@@ -90,7 +135,8 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
     // Access objects older than any age GC judges by tell it nothing.
     std::int64_t oldest_kept = cutoff ? std::min(*cutoff, today) : day_number(opt.now - k_access_retention);
     std::map<hash::Digest, std::int64_t> last_use;
-    auto stale_access = read_uses(backend, *access, oldest_kept, opt, report, last_use);
+    std::map<std::int64_t, DayUses> days;
+    auto stale_access = read_uses(backend, *access, oldest_kept, opt, report, last_use, days);
 
     std::map<std::string, PackInfo> by_key;
     for (auto& p : *packs) {
@@ -159,6 +205,10 @@ Result<GcReport> gc(RemoteBackend& backend, const GcOptions& opt) {
         report.bytes_freed += v.bytes;
     }
     remove_all(stale_access);
+    std::set<hash::Digest> gone;
+    for (auto& v : report.victims)
+        if (auto k2 = pack_k2(v.pack_key)) gone.insert(*k2);
+    compact_days(backend, days, today, gone, opt, report);
     return report;
 }
 

@@ -9,7 +9,9 @@
 // GC removes the manifest objects naming a pack FIRST, then the pack: a manifest
 // never names a pack that is gone, and a reader racing with GC at worst misses
 // (pull_entry treats a missing object as an error, i.e. a miss). Access objects
-// older than the longest age GC needs (--max-age, else k_access_retention) go too.
+// older than the longest age GC needs (--max-age, else k_access_retention) go too, and
+// each settled day's access objects are rewritten as one (a fleet of ephemeral runners
+// writes one per build), so what GC reads stays one object per past day.
 #pragma once
 
 #include <kache/error.hpp>
@@ -25,6 +27,9 @@ namespace kache::remote {
 
 // How long access objects are kept when GC runs without --max-age.
 inline constexpr std::chrono::days k_access_retention{90};
+// Access objects of a day at least this many days past are settled (no daemon still
+// writes them): GC rewrites each such day's objects as one.
+inline constexpr std::int64_t k_access_settle_days = 2;
 // GC reads at most this many bytes of access objects in one run; beyond it, the
 // rest are skipped with a warning (their packs fall back to their upload day).
 inline constexpr std::uint64_t k_max_access_bytes_per_gc = 512ull << 20;
@@ -53,6 +58,7 @@ struct GcReport {
     std::size_t orphan_manifests = 0;   // manifests naming no pack (removed unless dry run)
     std::size_t access_objects = 0;     // access objects read
     std::size_t stale_access = 0;       // access objects past retention (removed unless dry run)
+    std::size_t compacted_access = 0;   // access objects of settled days rewritten as one per day
     std::vector<std::string> warnings;  // access objects skipped (malformed, too big, unreadable)
     std::vector<std::string> errors;    // removals that failed (the pack is then kept)
 };

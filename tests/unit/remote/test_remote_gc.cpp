@@ -240,3 +240,52 @@ TEST_CASE("S3 listings' LastModified", "[remote_gc]") {
     CHECK(parse_iso8601_utc("2026-12-06T16:26:14.Z") == 0);
     CHECK(parse_iso8601_utc("2026-12-06T16:26:14+01:00") == 0);
 }
+
+TEST_CASE("remote gc: a settled day's access objects become one", "[remote][gc]") {
+    Remote r;
+    auto a = r.add("a", 100), b = r.add("b", 100), c = r.add("c", 100);
+    // Three ephemeral runners five days ago, and two today (today's are left alone).
+    const std::string m1(32, '1'), m2(32, '2'), m3(32, '3');
+    r.used(k_today - 5, m1, {a});
+    r.used(k_today - 5, m2, {b});
+    r.used(k_today - 5, m3, {a, b});
+    r.used(k_today, k_machine_a, {c});
+    r.used(k_today, k_machine_b, {c});
+    const std::string combined = access_key(k_today - 5, std::string(32, '0'));
+
+    SECTION("a dry run changes nothing") {
+        auto opt = r.options();
+        opt.dry_run = true;
+        auto rep = gc(*r.b, opt);
+        REQUIRE(rep);
+        CHECK(rep->compacted_access == 0);
+        CHECK_FALSE(r.has(combined));
+        CHECK(r.has(access_key(k_today - 5, m1)));
+    }
+    SECTION("combined, the originals removed, the uses kept") {
+        auto rep = gc(*r.b, r.options());
+        REQUIRE(rep);
+        CHECK(rep->errors.empty());
+        CHECK(rep->compacted_access == 3);
+        REQUIRE(r.has(combined));
+        for (auto& m : {m1, m2, m3}) CHECK_FALSE(r.has(access_key(k_today - 5, m)));
+        CHECK(r.has(access_key(k_today, k_machine_a)));
+        CHECK(r.has(access_key(k_today, k_machine_b)));
+        auto body = parse_access_body(kache::remote::test::read_file(r.root() / combined));
+        REQUIRE(body);
+        CHECK(*body == std::set<hash::Digest>{a, b});
+        // The next GC reads one object for that day and judges the packs the same: with
+        // a 7-day age every pack was used within it; with 3 days, a and b go, c stays.
+        auto opt = r.options();
+        opt.max_age = std::chrono::days(7);
+        opt.dry_run = true;
+        auto again = gc(*r.b, opt);
+        REQUIRE(again);
+        CHECK(again->access_objects == 3);
+        CHECK(again->victims.empty());
+        opt.max_age = std::chrono::days(3);
+        auto shorter = gc(*r.b, opt);
+        REQUIRE(shorter);
+        CHECK(shorter->victims.size() == 2);
+    }
+}
