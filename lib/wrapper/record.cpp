@@ -8,6 +8,7 @@
 #include <kache/util/process.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,18 @@ namespace {
 class Recorder {
 public:
     explicit Recorder(Context& c) : c_(c) {}
+
+    // rustc refuses to compile over an output it cannot write ("output file ... is not
+    // writeable"). Older versions of kache could leave one: a read-only blob linked into
+    // the tree. It is unlinked, never chmod-ed (that would change the store's inode);
+    // rustc writes it anew. One lstat per expected output, on misses only.
+    void release_read_only_outputs() const {
+        for (auto& name : c_.inv.expected_outputs()) {
+            fs::path p = c_.out_dir() / name;
+            struct stat st {};
+            if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && !(st.st_mode & S_IWUSR)) ::unlink(p.c_str());
+        }
+    }
 
     Result<int> compile() {
         // Files rustc writes for kache go beside the outputs it writes anyway: a
@@ -36,6 +49,7 @@ public:
             link_args_.clear();
             uncached_ = true;
         }
+        release_read_only_outputs();
         // Taken from the fine clock: a file written before this moment has an
         // mtime (from the kernel's coarse clock) strictly below it.
         std::int64_t start_ns = util::now_ns();

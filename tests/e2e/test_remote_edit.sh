@@ -4,7 +4,8 @@
 # were stored read-only, so the link gave the target a read-only .rmeta/.rlib and
 # the next compile of that unit failed ("output file ... is not writeable").
 # Checked for both ways a pack is imported: `kache sync --pull` and the daemon
-# (remote check and prefetch), with a shared-directory remote.
+# (remote check and prefetch), with a shared-directory remote; and a tree that
+# already holds read-only outputs (left by an older kache) still compiles.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 
@@ -50,5 +51,13 @@ kcargo "$ws_c" build
 assert_compiled 'mid:mid' "machine C after editing mid"
 assert_app_baseline "$ws_c"
 "$KACHE" daemon stop >/dev/null
+
+note "a read-only output linked into the tree (as an older kache left them): the next compile still works"
+chmod a-w "$ws_c"/target/debug/deps/libleaf-*.rlib "$ws_c"/target/debug/deps/libleaf-*.rmeta
+[[ $(read_only_outputs "$ws_c") -ge 2 ]] || fail "the test could not make leaf's outputs read-only"
+replace_in "$ws_c/leaf/src/util.rs" module-one module-three
+kcargo "$ws_c" build
+assert_compiled 'leaf:leaf' "machine C after editing leaf over read-only outputs"
+assert_app "$ws_c" debug module=module-three
 
 echo "PASS"
