@@ -1,16 +1,11 @@
 #include "credential_reply.hpp"
 
+#include <kache/remote/credentials.hpp>
 #include <kache/util/json.hpp>
-
-#include <charconv>
 
 namespace kache::remote::detail {
 
 namespace {
-
-// The years a credential's expiration may name.
-constexpr int k_min_year = 1970;
-constexpr int k_max_year = 2200;
 
 Error bad_reply(const std::string& source, const std::string& why) {
     return Error{ErrorKind::invalid_input, source + " answered with malformed credentials: " + why};
@@ -23,51 +18,7 @@ bool header_safe(std::string_view s) {
     return true;
 }
 
-// Reads exactly n digits at text[pos]; advances pos.
-bool digits(std::string_view text, std::size_t& pos, std::size_t n, int& out) {
-    if (pos + n > text.size()) return false;
-    out = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        char c = text[pos + i];
-        if (c < '0' || c > '9') return false;
-        out = out * 10 + (c - '0');
-    }
-    pos += n;
-    return true;
-}
-
-bool eat(std::string_view text, std::size_t& pos, char c) {
-    if (pos >= text.size() || text[pos] != c) return false;
-    ++pos;
-    return true;
-}
-
 } // namespace
-
-Result<std::chrono::system_clock::time_point> parse_utc_time(std::string_view text) {
-    auto bad = [&] { return fail(ErrorKind::invalid_input, "not an RFC 3339 UTC time"); };
-    std::size_t pos = 0;
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-    if (!digits(text, pos, 4, y) || !eat(text, pos, '-') || !digits(text, pos, 2, mo) || !eat(text, pos, '-') ||
-        !digits(text, pos, 2, d))
-        return bad();
-    if (!eat(text, pos, 'T') && !eat(text, pos, 't') && !eat(text, pos, ' ')) return bad();
-    if (!digits(text, pos, 2, h) || !eat(text, pos, ':') || !digits(text, pos, 2, mi) || !eat(text, pos, ':') ||
-        !digits(text, pos, 2, s))
-        return bad();
-    if (eat(text, pos, '.')) { // fractional seconds: dropped (credentials are refreshed minutes early)
-        std::size_t start = pos;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && pos - start < 9) ++pos;
-        if (pos == start) return bad();
-    }
-    std::string_view zone = text.substr(pos);
-    if (zone != "Z" && zone != "z" && zone != "+00:00") return bad();
-    std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
-                                    std::chrono::day{static_cast<unsigned>(d)}};
-    // system_clock counts nanoseconds in 64 bits: years past 2262 would overflow it.
-    if (!ymd.ok() || y < k_min_year || y > k_max_year || h > 23 || mi > 59 || s > 60) return bad();
-    return std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} + std::chrono::seconds{s};
-}
 
 Result<Credentials> parse_credential_reply(std::string_view body, ReplyShape shape, std::string source) {
     if (body.size() > k_max_credential_reply)
@@ -105,7 +56,7 @@ Result<Credentials> parse_credential_reply(std::string_view body, ReplyShape sha
     if (!token) return std::unexpected(token.error());
     auto exp_text = field("Expiration");
     if (!exp_text) return std::unexpected(exp_text.error());
-    auto exp = parse_utc_time(*exp_text);
+    auto exp = parse_iso8601(*exp_text);
     if (!exp) return std::unexpected(bad_reply(source, "\"Expiration\" is " + exp.error().message));
     c.access_key = std::move(*ak);
     c.secret_key = std::move(*sk);

@@ -24,8 +24,4 @@ inline constexpr std::size_t k_max_credential_field = 16 * 1024;
 // names the field, never its value.
 Result<Credentials> parse_credential_reply(std::string_view body, ReplyShape shape, std::string source);
 
-// An RFC 3339 UTC time as the services write it: "2026-12-06T17:26:15Z", optionally with
-// fractional seconds, "+00:00" for "Z", or a space for 'T'.
-Result<std::chrono::system_clock::time_point> parse_utc_time(std::string_view text);
-
 } // namespace kache::remote::detail

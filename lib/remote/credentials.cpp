@@ -24,6 +24,10 @@ bool due(const Credentials& c, Clock::time_point now) {
     return c.expiration && now + k_refresh_margin >= *c.expiration;
 }
 
+// The years a timestamp may name (credential expirations, listings' LastModified).
+constexpr int k_min_year = 1970;
+constexpr int k_max_year = 2200;
+
 bool digits(std::string_view s, std::size_t at, std::size_t n, int& out) {
     if (at + n > s.size()) return false;
     auto [end, ec] = std::from_chars(s.data() + at, s.data() + at + n, out);
@@ -33,7 +37,7 @@ bool digits(std::string_view s, std::size_t at, std::size_t n, int& out) {
 } // namespace
 
 Result<Clock::time_point> parse_iso8601(std::string_view s) {
-    // YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm]
+    // YYYY-MM-DDTHH:MM:SS[.fff](Z|+hh:mm|-hh:mm)
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
     auto bad = [&] { return fail(ErrorKind::invalid_input, "not an ISO 8601 time: '" + std::string(s.substr(0, 40)) + "'"); };
     if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
@@ -59,10 +63,13 @@ Result<Clock::time_point> parse_iso8601(std::string_view s) {
             return bad();
         offset_min = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
         i += 6;
+    } else {
+        return bad(); // no zone: a local time of somewhere unknown
     }
     if (i != s.size()) return bad();
     std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(unsigned(mo)), std::chrono::day(unsigned(d))};
-    if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return bad();
+    // system_clock counts nanoseconds in 64 bits: a year past 2262 would overflow it.
+    if (!ymd.ok() || y < k_min_year || y > k_max_year || h > 23 || mi > 59 || sec > 60) return bad();
     auto t = std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(sec) -
              std::chrono::minutes(offset_min);
     return std::chrono::time_point_cast<Clock::duration>(t);

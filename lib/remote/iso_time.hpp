@@ -6,8 +6,8 @@
 
 namespace kache::remote::detail {
 
-// Seconds since 1970 UTC of an ISO 8601 UTC timestamp ("YYYY-MM-DDTHH:MM:SS[.fff]Z");
-// 0 for anything else (the caller then treats the time as unknown).
+// Seconds since 1970 UTC of an ISO 8601 timestamp ("YYYY-MM-DDTHH:MM:SS[.fff]Z", or with
+// an offset); 0 for anything else (the caller then treats the time as unknown).
 std::int64_t parse_iso8601_utc(std::string_view text);
 
 } // namespace kache::remote::detail

@@ -78,7 +78,9 @@ CredentialSource default_chain(const RemoteSpec& spec, const EnvLookup& env);
 
 // ---- the pieces of the chain, exposed for tests and fuzzing ----------------------------------
 
-// "2026-12-06T17:00:00Z", with optional fractional seconds and a "Z" or "+hh:mm" offset.
+// "2026-12-06T17:00:00Z", with optional fractional seconds and a "Z" or "+hh:mm" offset
+// (required), years 1970 to 2200. The one timestamp parser: credential expirations
+// (STS, credential_process, container, instance metadata) and S3 listings.
 Result<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text);
 // A credential_process's JSON ({"Version": 1, "AccessKeyId", "SecretAccessKey",
 // "SessionToken", "Expiration"}), untrusted. ErrorKind::invalid_input when malformed.

@@ -187,7 +187,8 @@ TEST_CASE("credential parsers: untrusted answers", "[credentials]") {
     CHECK(parse_iso8601("2026-12-06T17:00:00Z"));
     CHECK(parse_iso8601("2026-12-06T17:00:00.123Z"));
     CHECK(*parse_iso8601("2026-12-06T19:00:00+02:00") == *parse_iso8601("2026-12-06T17:00:00Z"));
-    for (const char* bad : {"", "2026-13-06T17:00:00Z", "2026-02-30T17:00:00Z", "2026-12-06T17:00:00Zjunk", "soon"})
+    for (const char* bad : {"", "2026-13-06T17:00:00Z", "2026-02-30T17:00:00Z", "2026-12-06T17:00:00Zjunk", "soon",
+                            "6268-12-03T17:26:15Z", "0001-01-01T00:00:00Z"})
         CHECK_FALSE(parse_iso8601(bad));
 
     const std::string xml = "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA</AccessKeyId>"

@@ -121,16 +121,16 @@ TEST_CASE("credential reply: fields validated, expiration parsed", "[credentials
     CHECK(c->secret_key == "s/k");
     CHECK(c->session_token == "t=");
     CHECK(c->source == "src");
-    auto t = detail::parse_utc_time("2030-01-02T03:04:05Z");
+    auto t = parse_iso8601("2030-01-02T03:04:05Z");
     REQUIRE(t);
     CHECK(*c->expiration == *t);
     CHECK(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count() == 1893553445);
-    CHECK(detail::parse_utc_time("2030-01-02T03:04:05.123Z"));
-    CHECK(detail::parse_utc_time("2030-01-02T03:04:05+00:00"));
+    CHECK(parse_iso8601("2030-01-02T03:04:05.123Z"));
+    CHECK(parse_iso8601("2030-01-02T03:04:05+00:00"));
     for (const char* bad : {"", "2030-01-02", "2030-13-02T03:04:05Z", "2030-02-30T03:04:05Z", "2030-01-02T03:04:05",
-                            "2030-01-02T03:04:05+01:00", "2030-01-02T25:04:05Z", "x030-01-02T03:04:05Z",
+                            "2030-01-02T25:04:05Z", "x030-01-02T03:04:05Z",
                             "6268-12-03T17:26:15Z", "0001-01-01T00:00:00Z"})
-        CHECK_FALSE(detail::parse_utc_time(bad));
+        CHECK_FALSE(parse_iso8601(bad));
 
     // The instance shape needs Code "Success".
     CHECK_FALSE(detail::parse_credential_reply(ok, ReplyShape::instance, "src"));

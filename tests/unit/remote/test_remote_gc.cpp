@@ -235,10 +235,11 @@ TEST_CASE("S3 listings' LastModified", "[remote_gc]") {
     CHECK(parse_iso8601_utc("2026-12-06T16:26:14.000Z") == parse_iso8601_utc("2026-12-06T16:26:14Z"));
     CHECK(parse_iso8601_utc("2026-12-06T16:26:14Z") / 86400 == *parse_day_text("2026-12-06"));
     CHECK(parse_iso8601_utc("") == 0);
-    CHECK(parse_iso8601_utc("2026-12-06 16:26:14Z") == 0);
+    CHECK(parse_iso8601_utc("2026-12-06T16:26:14") == 0);
     CHECK(parse_iso8601_utc("2026-13-06T16:26:14Z") == 0);
     CHECK(parse_iso8601_utc("2026-12-06T16:26:14.Z") == 0);
-    CHECK(parse_iso8601_utc("2026-12-06T16:26:14+01:00") == 0);
+    CHECK(parse_iso8601_utc("2026-12-06T17:26:14+01:00") == parse_iso8601_utc("2026-12-06T16:26:14Z"));
+    CHECK(parse_iso8601_utc("6268-12-03T17:26:15Z") == 0);
 }
 
 TEST_CASE("remote gc: a settled day's access objects become one", "[remote][gc]") {
