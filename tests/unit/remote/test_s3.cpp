@@ -13,7 +13,7 @@
 #include <kache/remote/remote_gc.hpp>
 #include <kache/remote/s3.hpp>
 
-#include "remote_test_support.hpp"
+#include "s3_test_support.hpp"
 
 #include <atomic>
 #include <map>
@@ -25,6 +25,9 @@ using namespace kache::remote;
 using kache::remote::test::FaultProxy;
 using kache::remote::test::read_file;
 using kache::remote::test::S3Server;
+using kache::remote::test::config_for;
+using kache::remote::test::make;
+using kache::remote::test::unique_prefix;
 using kache::remote::test::TempDir;
 using kache::remote::test::write_file;
 namespace fs = std::filesystem;
@@ -67,30 +70,6 @@ void skip_run_unless_server_can_run() {
     skip_run_unless_server_can_run();                                                                 \
     S3Server& server = *shared_server()
 
-// A key prefix of its own for each test, so that tests sharing the server never meet.
-std::string unique_prefix(const std::string& name) {
-    static std::atomic<int> n{0};
-    return "t" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "-" + name;
-}
-
-S3Config config_for(const S3Server& s, const std::string& prefix) {
-    S3Config c;
-    c.endpoint = s.endpoint();
-    c.bucket = s.bucket();
-    c.region = s.region();
-    c.prefix = prefix;
-    c.access_key = s.access_key();
-    c.secret_key = s.secret_key();
-    c.credential_source = "the test";
-    return c;
-}
-
-std::unique_ptr<S3Backend> make(const S3Config& c) {
-    auto b = S3Backend::create(c);
-    INFO((b ? std::string() : b.error().message));
-    REQUIRE(b);
-    return std::move(*b);
-}
 
 bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;

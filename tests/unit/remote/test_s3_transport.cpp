@@ -6,7 +6,7 @@
 // them, and exits 77 (skipped) where the server cannot run.
 #include <kache/remote/s3.hpp>
 
-#include "remote_test_support.hpp"
+#include "s3_test_support.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -19,6 +19,9 @@ using namespace kache;
 using namespace kache::remote;
 using kache::remote::test::read_file;
 using kache::remote::test::S3Server;
+using kache::remote::test::config_for;
+using kache::remote::test::make;
+using kache::remote::test::unique_prefix;
 using kache::remote::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -46,29 +49,6 @@ S3Server& vhost_server() {
     return *server;
 }
 
-std::string unique_prefix(const std::string& name) {
-    static std::atomic<int> n{0};
-    return "x" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "-" + name;
-}
-
-S3Config config_for(const S3Server& s, const std::string& prefix) {
-    S3Config c;
-    c.endpoint = s.endpoint();
-    c.bucket = s.bucket();
-    c.region = s.region();
-    c.prefix = prefix;
-    c.access_key = s.access_key();
-    c.secret_key = s.secret_key();
-    c.credential_source = "the test";
-    return c;
-}
-
-std::unique_ptr<S3Backend> make(const S3Config& c) {
-    auto b = S3Backend::create(c);
-    INFO((b ? std::string() : b.error().message));
-    REQUIRE(b);
-    return std::move(*b);
-}
 
 // Writes size pseudo-random bytes in 1 MiB pieces (the file is never whole in memory).
 void write_big_file(const fs::path& p, std::uint64_t size, unsigned seed) {
