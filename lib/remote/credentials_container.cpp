@@ -1,6 +1,7 @@
 // Container credentials: the ECS task role and EKS Pod Identity endpoints, which hand a
 // container temporary credentials over HTTP at an address given in its environment.
 #include <kache/remote/credentials.hpp>
+#include <kache/remote/s3_url.hpp>
 
 #include "credential_reply.hpp"
 #include "curl_transport.hpp"
@@ -25,22 +26,11 @@ constexpr std::string_view k_ecs_origin = "http://169.254.170.2";
 // The plain-http hosts the SDKs accept in AWS_CONTAINER_CREDENTIALS_FULL_URI: the ECS and
 // EKS Pod Identity agents' link-local addresses, and loopback. Anything else must be https,
 // or credentials would cross a network in clear text.
-constexpr std::array<std::string_view, 5> k_http_hosts = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost",
-                                                          "::1"};
-
-bool loopback_v4(const std::string& host) {
-    // 127.0.0.0/8 written as a dotted quad.
-    if (!host.starts_with("127.")) return false;
-    int dots = 0;
-    for (char c : host) {
-        if (c == '.') ++dots;
-        else if (c < '0' || c > '9') return false;
-    }
-    return dots == 3;
-}
+// (Loopback is is_loopback_host's: 127.0.0.0/8 as a dotted quad, localhost, ::1.)
+constexpr std::array<std::string_view, 3> k_http_hosts = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23"};
 
 bool http_host_allowed(const std::string& host) {
-    return loopback_v4(host) || std::find(k_http_hosts.begin(), k_http_hosts.end(), host) != k_http_hosts.end();
+    return is_loopback_host(host) || std::find(k_http_hosts.begin(), k_http_hosts.end(), host) != k_http_hosts.end();
 }
 
 std::optional<std::string> nonempty(const EnvLookup& env, std::string_view name) {

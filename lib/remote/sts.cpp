@@ -1,9 +1,11 @@
 // AWS STS: AssumeRoleWithWebIdentity (an OIDC token, unsigned) and AssumeRole (signed with
 // the source profile's credentials), as GET query-string calls; the answer is untrusted XML.
 #include <kache/remote/credentials.hpp>
+#include <kache/remote/s3_url.hpp>
 #include <kache/remote/sigv4.hpp>
 
 #include "curl_transport.hpp"
+#include "http_url.hpp"
 
 #include <kache/util/fs.hpp>
 
@@ -23,34 +25,24 @@ constexpr std::string_view k_sts_version = "2011-06-15";
 constexpr std::string_view k_empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 struct Url {
-    std::string scheme, authority, path;
+    std::string origin, authority, path;
 };
 
-bool loopback_host(std::string_view authority) {
-    std::string_view host = authority;
-    if (host.starts_with("[")) host = host.substr(0, host.find(']') + 1);
-    else host = host.substr(0, host.find(':'));
-    return host == "localhost" || host == "[::1]" || host.starts_with("127.");
-}
-
 // The STS endpoint URL, checked: https, or http only to loopback (credentials and tokens
-// must not cross a network in the clear).
+// must not cross a network in the clear). Split by the one URL parser of the credential
+// endpoints, and judged by the loopback rule of the S3 endpoint.
 Result<Url> parse_url(const std::string& url) {
-    Url u;
-    auto sep = url.find("://");
-    if (sep == std::string::npos) return fail(ErrorKind::config, "STS endpoint '" + url + "' is not a URL");
-    u.scheme = url.substr(0, sep);
-    std::string rest = url.substr(sep + 3);
-    auto slash = rest.find('/');
-    u.authority = rest.substr(0, slash);
-    u.path = slash == std::string::npos ? "/" : rest.substr(slash);
-    if (u.authority.empty() || u.authority.find('@') != std::string::npos ||
-        u.path.find_first_of("?# ") != std::string::npos)
+    auto u = detail::parse_http_url(url);
+    if (!u || u->path.find('?') != std::string::npos)
         return fail(ErrorKind::config, "STS endpoint '" + url + "' is malformed: fix AWS_ENDPOINT_URL_STS");
-    if (u.scheme != "https" && !(u.scheme == "http" && loopback_host(u.authority)))
+    if (u->scheme != "https" && !is_loopback_host(u->host))
         return fail(ErrorKind::config, "STS endpoint '" + url +
                                            "' is not https: credentials must not cross a network unencrypted");
-    return u;
+    Url out;
+    out.origin = detail::url_origin(*u);
+    out.authority = out.origin.substr(u->scheme.size() + 3);
+    out.path = u->path;
+    return out;
 }
 
 std::string clean_line(std::string s) {
@@ -66,7 +58,7 @@ Result<Credentials> call_sts(const StsTarget& sts, std::vector<sigv4::QueryParam
     if (!url) return std::unexpected(url.error());
     detail::HttpRequest req;
     req.method = "GET";
-    req.url = url->scheme + "://" + url->authority + url->path + "?" + sigv4::canonical_query(query);
+    req.url = url->origin + url->path + "?" + sigv4::canonical_query(query);
     req.headers.emplace_back("Host", url->authority);
     req.headers.emplace_back("Accept", "application/xml");
     if (signer) {

@@ -149,6 +149,16 @@ TEST_CASE("credential chain: the SDKs' order", "[credentials]") {
         CHECK(r.error().kind == ErrorKind::config);
         CHECK(contains(r.error().message, "https"));
     }
+    SECTION("a host name that only begins like a loopback address is not loopback") {
+        write_file(home.path() / "token", "tok\n");
+        env["AWS_ROLE_ARN"] = "arn:aws:iam::1:role/r";
+        env["AWS_WEB_IDENTITY_TOKEN_FILE"] = (home.path() / "token").string();
+        env["AWS_ENDPOINT_URL_STS"] = "http://127.attacker.example:8080/";
+        auto r = fetch();
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind == ErrorKind::config);
+        CHECK(contains(r.error().message, "https"));
+    }
 }
 
 TEST_CASE("credential_process: real processes, bounded", "[credentials]") {
