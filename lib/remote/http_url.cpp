@@ -37,6 +37,11 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
         auto close = authority.find(']');
         if (close == std::string_view::npos) return bad("unclosed '['");
         u.host = lower(authority.substr(1, close - 1));
+        // An IPv6 literal: hex digits, ':' and '.' only, and at least one ':' (url_origin
+        // brackets a host by its ':', so anything else would not read back the same).
+        if (u.host.find(':') == std::string::npos ||
+            u.host.find_first_not_of("0123456789abcdef:.") != std::string::npos)
+            return bad("not an IPv6 address in '[...]'");
         std::string_view after = authority.substr(close + 1);
         if (!after.empty()) {
             if (after.front() != ':') return bad("junk after ']'");
@@ -45,6 +50,7 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
     } else {
         auto colon = authority.find(':');
         u.host = lower(authority.substr(0, colon));
+        if (u.host.find_first_of("[]") != std::string::npos) return bad("a '[' or ']' outside an IPv6 address");
         if (colon != std::string_view::npos) port = authority.substr(colon + 1);
     }
     if (u.host.empty()) return bad("no host");

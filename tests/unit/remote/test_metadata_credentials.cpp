@@ -169,7 +169,8 @@ TEST_CASE("container credentials: not configured is nullopt; bad configuration i
         CHECK(e.kind == ErrorKind::config);
         CHECK(contains(e.message, "plain http is allowed only to loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23"));
     }
-    for (const std::string uri : {"ftp://127.0.0.1/x", "http://user@127.0.0.1/x", "127.0.0.1/x", "http://127.0.0.1:99999/x"})
+    for (const std::string uri : {"ftp://127.0.0.1/x", "http://user@127.0.0.1/x", "127.0.0.1/x", "http://127.0.0.1:99999/x",
+                                  "http://[[d023]:80/v=1", "http://[127.0.0.1]/x", "http://a]b/x"})
         CHECK(require_error(container_credentials(env_of({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", uri}}))()).kind ==
               ErrorKind::config);
     CHECK(require_error(container_credentials(env_of({{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "no-slash"}}))()).kind ==
