@@ -96,6 +96,10 @@ public:
     // Files smaller than this are hashed directly: reading them costs less than a lookup.
     static constexpr std::uint64_t k_min_cached_size = 64 * 1024;
 
+    // The digest this process already trusts for a file with exactly this stamp
+    // (hashed here, last changed before the racy window); nullptr if none.
+    const Digest* known(const util::FileStamp& st) const;
+
 private:
     Result<Digest> digest_at(const std::filesystem::path& path, const util::FileStamp& st, bool ignore_ctime);
     std::filesystem::path entry_path(const util::FileStamp& st) const;
@@ -108,7 +112,6 @@ private:
         util::FileStamp stamp;
         Digest digest;
     };
-    const Digest* known(const util::FileStamp& st) const;
     void learn(const util::FileStamp& st, const Digest& d);
     std::vector<Known> known_;
     std::filesystem::path dir_;

@@ -160,6 +160,8 @@ public:
     fs::path tmp_dir() const { return root_ / "tmp"; }
     fs::path events_dir() const { return root_ / "events"; }
     fs::path hash_cache_dir() const { return root_ / "hashcache"; }
+    // Per-K1 stamps of the input set last verified (key::SetMemo).
+    fs::path seen_dir() const { return root_ / "seen"; }
     fs::path toolchain_dir() const { return root_ / "toolchains"; }
 
     // Manifest of k1; ErrorKind::not_found if none.

@@ -217,10 +217,13 @@ void FileHashCache::store(const util::FileStamp& st, const Digest& d) {
     std::memcpy(rec.digest, d.bytes.data(), 16);
     rec.check = record_check(rec);
     fs::path entry = entry_path(st);
-    // Best effort: a failure here only means the next lookup rehashes.
-    auto fd = util::open_file(entry, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, util::k_private_file_mode);
+    // Best effort: a failure here only means the next lookup rehashes. No
+    // O_TRUNC: every record has the same size, so one pwrite replaces it whole,
+    // while truncating makes ext4 flush the file on close (auto_da_alloc), about
+    // 0.1-0.7 ms per entry, twice on a typical hit.
+    auto fd = util::open_file(entry, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, util::k_private_file_mode);
     if (!fd) return;
-    util::write_all(fd->get(), std::string_view(reinterpret_cast<const char*>(&rec), sizeof rec));
+    (void)!::pwrite(fd->get(), &rec, sizeof rec, 0);
 }
 
 } // namespace kache::hash

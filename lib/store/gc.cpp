@@ -151,6 +151,12 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes, std::int64_t max_age_ns) {
         if (!parses_or_unknown(p, k_max_manifest_bytes, parse_manifest) && ::unlink(p.c_str()) == 0)
             ++report.corrupt_removed;
     });
+    // A memo of input stamps (key::SetMemo) outlives nothing: it goes with its manifest.
+    each_sharded_file(seen_dir(), [&](const fs::path& p) {
+        fs::path manifest = root_ / "manifests" / p.parent_path().filename() / p.filename();
+        struct stat st {};
+        if (::lstat(manifest.c_str(), &st) != 0 && errno == ENOENT) ::unlink(p.c_str());
+    });
     std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.used < b.used; });
 
     // Blob sizes and reference counts.

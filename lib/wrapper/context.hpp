@@ -9,6 +9,7 @@
 #include <kache/hash.hpp>
 #include <kache/key.hpp>
 #include <kache/rustc.hpp>
+#include <kache/set_memo.hpp>
 #include <kache/store.hpp>
 
 #include <chrono>
@@ -73,9 +74,10 @@ struct Context {
 // and env-dep variables (by value) match now; nullopt on a miss. Corrupt
 // manifests or entries are warned about and treated as a miss. On a miss, *why
 // (if given) says which: events::k_miss_new, k_miss_inputs_changed, or a note.
+// With a memo, files whose stamps it vouches for are not hashed again.
 std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHashCache& hashes,
                                        const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1,
-                                       std::string* why = nullptr);
+                                       std::string* why = nullptr, const key::SetMemo* memo = nullptr);
 
 // Restores the entry matching ctx.k1, if any: the exit status to give cargo, or
 // nullopt to compile. A corrupt entry is removed (and its bad blobs) first.

@@ -31,15 +31,43 @@ bool env_matches(const std::string& name, const std::optional<std::string>& valu
     return paths.normalize(now) == *value;
 }
 
+// The set's files hold its digests now. With a memo of the stamps they had
+// when last verified, a file whose stamp is unchanged costs one stat; any other
+// is hashed (through the stat-keyed cache), and the memo is rewritten when the
+// set matched.
 bool set_matches(const key::InputSet& set, hash::FileHashCache& hashes, const key::PathMap& paths,
-                 const fs::path& cwd) {
+                 const fs::path& cwd, const hash::Digest& k1, const key::SetMemo* memo) {
     for (auto& [name, value] : set.env)
         if (!env_matches(name, value, paths)) return false;
-    for (auto& f : set.files) {
-        std::string p = paths.expand(f.path);
-        auto d = hashes.digest(!p.empty() && p[0] == '/' ? fs::path(p) : cwd / p);
-        if (!d || *d != f.digest) return false;
+    hash::Digest k2;
+    std::vector<util::FileStamp> was, now;
+    if (memo) {
+        k2 = key::result_key(k1, set);
+        was = memo->load(k1, k2, set.files.size());
+        now.resize(set.files.size());
     }
+    bool rehashed = false;
+    std::int64_t t = util::now_ns();
+    for (std::size_t i = 0; i < set.files.size(); ++i) {
+        auto& f = set.files[i];
+        std::string p = paths.expand(f.path);
+        fs::path abs = !p.empty() && p[0] == '/' ? fs::path(p) : cwd / p;
+        if (!was.empty() && was[i].inode != 0) {
+            auto st = util::stamp(abs);
+            if (!st) return false;
+            if (key::SetMemo::same(was[i], *st)) {
+                now[i] = was[i];
+                continue;
+            }
+        }
+        auto d = hashes.digest_stamped(abs);
+        if (!d || d->digest != f.digest) return false;
+        if (memo) {
+            rehashed = true;
+            if (memo->settled(d->stamp, t)) now[i] = d->stamp;
+        }
+    }
+    if (memo && rehashed) memo->save(k1, k2, now);
     return true;
 }
 
@@ -127,7 +155,7 @@ void drop_corrupt(store::Store& store, const store::Entry& e) {
 
 std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHashCache& hashes,
                                        const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1,
-                                       std::string* why) {
+                                       std::string* why, const key::SetMemo* memo) {
     auto manifest = store.read_manifest(k1);
     if (!manifest) {
         bool corrupt = manifest.error().kind == ErrorKind::corrupt;
@@ -137,7 +165,7 @@ std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHash
     }
     if (why) *why = events::k_miss_inputs_changed;
     for (auto& set : manifest->sets) { // newest first
-        if (!set_matches(set, hashes, paths, cwd)) continue;
+        if (!set_matches(set, hashes, paths, cwd, k1, memo)) continue;
         auto entry = store.read_entry(key::result_key(k1, set));
         if (entry) return std::move(*entry);
         if (entry.error().kind == ErrorKind::corrupt) warn(entry.error().message + " (ignored)");
@@ -147,7 +175,8 @@ std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHash
 }
 
 std::optional<int> try_hit(Context& c) {
-    auto entry = find_entry(*c.store, *c.hashes, c.paths, c.cwd, c.k1, &c.miss_reason);
+    key::SetMemo memo(c.store->seen_dir());
+    auto entry = find_entry(*c.store, *c.hashes, c.paths, c.cwd, c.k1, &c.miss_reason, &memo);
     if (!entry) return std::nullopt;
     if (auto restored = restore(c, *entry); !restored) {
         warn("cannot restore " + c.crate + " from the cache (" + restored.error().message + "); compiling");

@@ -179,6 +179,7 @@ private:
         }
         if (auto w = c_.store->write_entry(entry); !w) return std::unexpected(w.error());
         if (auto m = c_.store->add_input_set(c_.k1, *set); !m) return std::unexpected(m.error());
+        remember_stamps(*set, entry.k2);
         recorded_set_ = *set;
         return entry.total_size();
     }
@@ -209,6 +210,25 @@ private:
         set.env = dep.env_deps;
         std::sort(set.env.begin(), set.env.end());
         return set;
+    }
+
+    // The stamps of the set just recorded, so the next lookup checks each file
+    // with a stat: only files this process hashed under their present, settled
+    // stamp (one stat each; nothing is read again).
+    void remember_stamps(const key::InputSet& set, const hash::Digest& k2) const {
+        key::SetMemo memo(c_.store->seen_dir());
+        std::vector<util::FileStamp> now(set.files.size());
+        std::int64_t t = util::now_ns();
+        bool any = false;
+        for (std::size_t i = 0; i < set.files.size(); ++i) {
+            auto st = util::stamp(c_.absolute(c_.paths.expand(set.files[i].path)));
+            if (!st || !memo.settled(*st, t)) continue;
+            if (auto* d = c_.hashes->known(*st); d && *d == set.files[i].digest) {
+                now[i] = *st;
+                any = true;
+            }
+        }
+        if (any) memo.save(c_.k1, k2, now);
     }
 
     // The raw-path scan of one record: the roots found in the outputs so far.
