@@ -8,6 +8,8 @@
 #   between a big (> the hash cache's threshold) include_str! file edited in
 #           place between two builds, size and mtime kept: the lookup must not
 #           trust the stat cache's old digest;
+#   memo    a small source edited in place the same way, after the store
+#           remembered the stamps its input set matched under;
 #   archive a native archive that K1 hashed, swapped after the key was computed
 #           and before rustc read it: must not be recorded under the key of the
 #           earlier archive.
@@ -83,6 +85,37 @@ assert_compiled 'leaf:leaf' "[between] build after an in-place edit (kache trust
 assert_app "$ws" debug big=big-two
 }
 
+# ---------------------------------------------------------------- memo
+# A lookup checks the files of an input set it matched before with one stat
+# each (the store's memo of their stamps); an in-place edit of a small source
+# that keeps size and mtime must still be seen.
+case_memo() {
+note "[memo] util.rs edited in place between builds, size and mtime kept, after the stamps were remembered"
+fresh_case memo
+# Older than the racy window (ctime included), so the record remembers the stamps.
+sleep 3
+kcargo "$ws" build
+assert_app "$ws" debug module=module-one
+pcargo "$ws" clean
+kcargo "$ws" build
+assert_no_real_compiles "[memo] warm build"
+memos=$(find "$KACHE_CACHE_DIR/seen" -type f 2>/dev/null | wc -l)
+assert_ge "$memos" 3 "[memo] input-stamp memos in the store"
+util=$ws/leaf/src/util.rs
+cp -p "$util" "$TEST_TMP/util.memo.orig"
+inode=$(stat -c %i "$util")
+sed s/module-one/module-six/ "$TEST_TMP/util.memo.orig" > "$TEST_TMP/util.memo.new"
+cat "$TEST_TMP/util.memo.new" > "$util"
+touch -r "$TEST_TMP/util.memo.orig" "$util"
+[[ $(stat -c %i "$util") == "$inode" ]] || fail "test harness: util.rs was not written in place"
+[[ $(stat -c %Y "$util") == $(stat -c %Y "$TEST_TMP/util.memo.orig") ]] || fail "test harness: mtime not put back"
+[[ $(stat -c %s "$util") == $(stat -c %s "$TEST_TMP/util.memo.orig") ]] || fail "test harness: size changed"
+pcargo "$ws" clean
+kcargo "$ws" build
+assert_compiled 'leaf:leaf' "[memo] build after an in-place edit (kache trusted remembered stamps)"
+assert_app "$ws" debug module=module-six
+}
+
 # ---------------------------------------------------------------- archive
 case_archive() {
 note "[archive] libfoo.a swapped after K1 was computed, before rustc reads it"
@@ -121,6 +154,6 @@ grep -rqs 'changed during the compile' "$KACHE_CACHE_DIR/events" ||
 }
 
 # E2E_CASES="during archive" runs only those (to check one case against another build).
-for c in ${E2E_CASES:-during between archive}; do
+for c in ${E2E_CASES:-during between memo archive}; do
   "case_$c"
 done
