@@ -85,7 +85,7 @@ std::vector<Finding> check_store_dir(const fs::path& dir) {
     std::size_t before = out.size();
     judge_dir(dir, st, out);
     // The folders kache makes inside it: a problem there is as bad as one at the top.
-    for (const char* sub : {"blobs", "entries", "manifests", "upload-queue", "events", "tmp", "locks"}) {
+    for (const char* sub : {"blobs", "entries", "manifests", "upload-queue", "events", "tmp", "locks", "hashcache", "seen"}) {
         struct stat s {};
         if (::lstat((dir / sub).c_str(), &s) != 0) continue;
         if (S_ISLNK(s.st_mode)) {
