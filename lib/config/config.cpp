@@ -254,6 +254,25 @@ struct FileReader {
     }
 };
 
+// True if every line is blank or a comment (TOML: whitespace is space and tab,
+// a line may end in CRLF). Any other control character is left to the parser,
+// which reports it.
+bool only_comments(std::string_view text) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view line = text.substr(pos, end - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        for (char c : line)
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return false;
+        std::size_t first = line.find_first_not_of(" \t");
+        if (first != std::string_view::npos && line[first] != '#') return false;
+        pos = end + 1;
+    }
+    return true;
+}
+
 void read_file(Config& cfg, const fs::path& file, Origins* origins) {
     if (file.empty() || ::access(file.c_str(), F_OK) != 0) return;
     cfg.config_file = file;
@@ -271,6 +290,9 @@ void read_file(Config& cfg, const fs::path& file, Origins* origins) {
                                    " is not ASCII; the file is ignored (write it in ASCII, or use KACHE_* variables)");
             return;
         }
+    // A file of comments and blank lines (the one `kache init` writes) sets nothing:
+    // the TOML parser is not started for it, since this runs on every cache hit.
+    if (only_comments(*text)) return;
     toml::parse_result parsed = toml::parse(*text, file.string());
     if (!parsed) {
         auto& err = parsed.error();

@@ -369,3 +369,25 @@ TEST_CASE("config: KACHE_LOG levels and describe() sources", "[config]") {
     CHECK(find("log_level").origin == "KACHE_LOG");
     CHECK(find("verify_blobs").source == config::Source::default_value);
 }
+
+TEST_CASE("config: a file of comments sets nothing, and a comment cannot hide a setting", "[config]") {
+    CleanEnv clean;
+    TempDir dir;
+    fs::path file = dir / "config.toml";
+    write_file(file, "# a comment\n\n   # indented\r\n\t# tabbed\n");
+    auto cfg = config::load_from(file);
+    CHECK(cfg.warnings.empty());
+    CHECK(cfg.max_size == 20 * GiB);
+    CHECK(cfg.config_file == file);
+
+    // One setting after the comments is read as before.
+    write_file(file, "# a comment\n\nmax_size = \"5G\" # five\n");
+    cfg = config::load_from(file);
+    CHECK(cfg.warnings.empty());
+    CHECK(cfg.max_size == 5 * GiB);
+
+    // A control character is the parser's to report, comment or not.
+    write_file(file, "# a comment \x01 with a control character\n");
+    cfg = config::load_from(file);
+    CHECK(cfg.warnings.size() == 1);
+}
