@@ -7,25 +7,32 @@ namespace kache::rustc {
 namespace {
 
 // rustc escapes spaces in file names as "\ " (and nothing else).
+// Paths escape only spaces ("\\ "); copied a run at a time (dep-info is read
+// and written on every restore).
 std::string unescape_path(std::string_view s) {
     std::string out;
     out.reserve(s.size());
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == ' ') {
-            out.push_back(' ');
-            ++i;
-        } else out.push_back(s[i]);
+    size_t from = 0;
+    for (size_t i = s.find('\\'); i != std::string_view::npos && i + 1 < s.size(); i = s.find('\\', i + 1)) {
+        if (s[i + 1] != ' ') continue;
+        out.append(s, from, i - from);
+        from = i + 1; // the space itself is copied with the next run
+        ++i;
     }
+    out.append(s, from);
     return out;
 }
 
 std::string escape_path(std::string_view s) {
     std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        if (c == ' ') out.push_back('\\');
-        out.push_back(c);
+    out.reserve(s.size() + 8);
+    size_t from = 0;
+    for (size_t i = s.find(' '); i != std::string_view::npos; i = s.find(' ', i + 1)) {
+        out.append(s, from, i - from);
+        out.push_back('\\');
+        from = i;
     }
+    out.append(s, from);
     return out;
 }
 
@@ -63,17 +70,16 @@ std::string escape_env(std::string_view s) {
 // Splits on spaces that are not escaped.
 std::vector<std::string> split_deps(std::string_view s) {
     std::vector<std::string> out;
-    std::string cur;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == ' ') {
-            cur.push_back(' ');
+    size_t start = 0;
+    for (size_t i = 0; i <= s.size(); ++i) {
+        if (i < s.size() && s[i] == '\\' && i + 1 < s.size() && s[i + 1] == ' ') {
             ++i;
-        } else if (s[i] == ' ') {
-            if (!cur.empty()) out.push_back(std::move(cur));
-            cur.clear();
-        } else cur.push_back(s[i]);
+            continue;
+        }
+        if (i < s.size() && s[i] != ' ') continue;
+        if (i > start) out.push_back(unescape_path(s.substr(start, i - start)));
+        start = i + 1;
     }
-    if (!cur.empty()) out.push_back(std::move(cur));
     return out;
 }
 
