@@ -16,6 +16,8 @@ pkgs=(
   # libFuzzer (tests/fuzz/run.sh): clang 16 is the first that builds libstdc++ 12's
   # std::expected (with the concepts macro raised); clang-14 cannot.
   clang-16 libclang-rt-16-dev
+  # The wrapper is linked by lld where it is there, to place the code a hit runs together.
+  lld
 )
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
