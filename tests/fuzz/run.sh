@@ -12,7 +12,7 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${1:-$src/build-fuzz}
 shift || true
 seconds=${FUZZ_SECONDS:-20}
-all_targets=(fuzz_entry fuzz_manifest fuzz_manifest_object fuzz_dep_info fuzz_link_args fuzz_pack fuzz_ipc fuzz_config fuzz_json fuzz_why fuzz_event fuzz_credentials fuzz_credential_reply)
+all_targets=(fuzz_entry fuzz_manifest fuzz_manifest_object fuzz_dep_info fuzz_link_args fuzz_pack fuzz_ipc fuzz_config fuzz_json fuzz_why fuzz_event fuzz_credentials fuzz_credential_reply fuzz_access fuzz_cargo_lock fuzz_set_memo)
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=("${all_targets[@]}")
 
