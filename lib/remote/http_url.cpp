@@ -14,12 +14,10 @@ std::string lower(std::string_view s) {
 
 } // namespace
 
-Result<HttpUrl> parse_http_url(std::string_view url) {
-    auto bad = [&](const std::string& why) {
-        return fail(ErrorKind::config, "\"" + std::string(url.substr(0, 200)) + "\" is not a usable URL: " + why);
-    };
+std::expected<HttpUrl, std::string> split_http_url(std::string_view url) {
+    using bad = std::unexpected<std::string>;
     for (unsigned char c : url)
-        if (c <= 0x20 || c >= 0x7f) return fail(ErrorKind::config, "a credential endpoint URL holds a space, control or non-ASCII character");
+        if (c <= 0x20 || c >= 0x7f) return bad("it holds a space, control or non-ASCII character");
     HttpUrl u;
     auto sep = url.find("://");
     if (sep == std::string_view::npos) return bad("no scheme");
@@ -61,6 +59,12 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
         u.port = std::string(port);
     }
     return u;
+}
+
+Result<HttpUrl> parse_http_url(std::string_view url) {
+    auto u = split_http_url(url);
+    if (!u) return fail(ErrorKind::config, "\"" + std::string(url.substr(0, 200)) + "\" is not a usable URL: " + u.error());
+    return std::move(*u);
 }
 
 std::string url_origin(const HttpUrl& u) {

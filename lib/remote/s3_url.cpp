@@ -2,6 +2,8 @@
 #include <kache/remote/s3_url.hpp>
 #include <kache/remote/sigv4.hpp>
 
+#include "http_url.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -12,11 +14,6 @@ namespace {
 // S3's limits on a bucket name that is used as a host label.
 inline constexpr std::size_t k_min_dns_bucket = 3;
 inline constexpr std::size_t k_max_dns_bucket = 63;
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_lower_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z'); }
@@ -70,36 +67,25 @@ bool is_dns_compatible_bucket(std::string_view b, bool https) {
 
 Result<S3Endpoint> parse_s3_endpoint(const std::string& url) {
     auto bad = [&](const std::string& why) {
-        return fail(ErrorKind::config, "S3 endpoint '" + url + "' " + why +
-                                           ": write it as https://host[:port] (KACHE_S3_ENDPOINT)");
+        return fail(ErrorKind::config, "S3 endpoint '" + url.substr(0, 200) + "': " + why +
+                                           "; write it as https://host[:port] (KACHE_S3_ENDPOINT)");
     };
+    auto u = detail::split_http_url(url);
+    if (!u) return bad(u.error());
+    // A base path (a gateway under a prefix) is allowed; a query is not.
+    if (u->path.find('?') != std::string::npos) return bad("it has a query");
     S3Endpoint ep;
-    auto sep = url.find("://");
-    if (sep == std::string::npos) return bad("has no scheme");
-    ep.scheme = lower(url.substr(0, sep));
-    if (ep.scheme != "http" && ep.scheme != "https") return bad("is neither http:// nor https://");
-    std::string rest = url.substr(sep + 3);
-    auto slash = rest.find('/');
-    ep.authority = rest.substr(0, slash);
-    if (slash != std::string::npos) ep.base_path = rest.substr(slash);
+    ep.scheme = u->scheme;
+    ep.host = u->host;
+    ep.authority = u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host;
+    if (!u->port.empty()) ep.authority += ":" + u->port;
+    ep.base_path = u->path;
     while (!ep.base_path.empty() && ep.base_path.back() == '/') ep.base_path.pop_back();
-    if (ep.authority.empty()) return bad("has no host");
-    if (ep.authority.find('@') != std::string::npos) return bad("must not hold credentials");
-    if (ep.base_path.find_first_of("?#") != std::string::npos) return bad("must not hold a query or fragment");
-    if (ep.authority.front() == '[') {
-        auto close = ep.authority.find(']');
-        if (close == std::string::npos) return bad("has an unterminated IPv6 address");
-        ep.host = ep.authority.substr(1, close - 1);
-    } else {
-        ep.host = ep.authority.substr(0, ep.authority.find(':'));
-    }
-    if (ep.host.empty()) return bad("has no host");
-    ep.host = lower(ep.host);
     if (ep.scheme == "http" && !is_loopback_host(ep.host))
-        return fail(ErrorKind::config, "S3 endpoint '" + url +
+        return fail(ErrorKind::config, "S3 endpoint '" + url.substr(0, 200) +
                                            "' uses plain http, which kache allows only for loopback "
                                            "(127.0.0.0/8, localhost, [::1]): use https://" +
-                                           rest);
+                                           url.substr(url.find("://") + 3, 200));
     return ep;
 }
 

@@ -100,6 +100,28 @@ TEST_CASE("s3 addressing: virtual-hosted for AWS endpoints, path-style for other
         CHECK_FALSE(parse_s3_endpoint("https://user@host"));
         CHECK(parse_s3_endpoint("http://127.0.0.5:1"));
     }
+    SECTION("the endpoint is split by the same parser as the credential endpoints") {
+        for (const char* bad : {"https://host:99999", "https://host:8x", "https://ho st", "https://host/a?b=1",
+                                "https://host/#frag", "https://[[::1]]:9000", "https://a]b", "https://[zz]:1",
+                                "https://", "https://host\x01"}) {
+            INFO(bad);
+            auto ep = parse_s3_endpoint(bad);
+            REQUIRE_FALSE(ep);
+            CHECK(ep.error().kind == ErrorKind::config);
+            CHECK(ep.error().message.find("KACHE_S3_ENDPOINT") != std::string::npos);
+        }
+        auto ep = parse_s3_endpoint("HTTPS://S3.Example.COM:8443/gateway//");
+        REQUIRE(ep);
+        CHECK(ep->scheme == "https");
+        CHECK(ep->host == "s3.example.com");
+        CHECK(ep->authority == "s3.example.com:8443");
+        CHECK(ep->base_path == "/gateway");
+        auto v6 = parse_s3_endpoint("http://[::1]:9000");
+        REQUIRE(v6);
+        CHECK(v6->host == "::1");
+        CHECK(v6->authority == "[::1]:9000");
+        CHECK(v6->base_path.empty());
+    }
 }
 
 TEST_CASE("s3 addressing: the canonical request carries the host and path that are sent", "[s3][s3-url]") {
