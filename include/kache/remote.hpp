@@ -10,6 +10,7 @@
 #pragma once
 
 #include <kache/error.hpp>
+#include <kache/util/fs.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -31,6 +32,13 @@ struct ObjectInfo {
 // Whether put() may replace an existing object.
 enum class Overwrite { no, yes };
 
+// An object a backend can hand over in place (open_local): a read-only descriptor
+// of a regular file, and its size when opened.
+struct LocalObject {
+    util::UniqueFd fd;
+    std::uint64_t size = 0;
+};
+
 class RemoteBackend {
 public:
     virtual ~RemoteBackend() = default;
@@ -41,6 +49,16 @@ public:
     // Downloads the object at key into the file at dest (created or truncated),
     // atomically: on failure dest is left absent. ErrorKind::not_found if missing.
     virtual Result<void> get(const std::string& key, const std::filesystem::path& dest) = 0;
+
+    // Optional: the object at key opened for reading in place, for a backend whose
+    // objects are files on a mounted filesystem, so a pull reads it once instead of
+    // copying it first. ErrorKind::unsupported (the default) means "use get()";
+    // ErrorKind::not_found if missing. The reader treats the bytes as untrusted and
+    // reads each once, so a file replaced or rewritten meanwhile is caught like any
+    // other bad object.
+    virtual Result<LocalObject> open_local(const std::string& key) {
+        return fail(ErrorKind::unsupported, "no local access to " + key);
+    }
 
     // Uploads the file at src to key. With Overwrite::no an existing object is
     // left alone and ErrorKind::conflict is returned (the caller usually treats

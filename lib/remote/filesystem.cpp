@@ -114,23 +114,31 @@ Result<bool> FilesystemBackend::exists(const std::string& key) {
     return S_ISREG(st.st_mode);
 }
 
+Result<LocalObject> FilesystemBackend::open_local(const std::string& key) {
+    auto path = path_of(key);
+    if (!path) return std::unexpected(path.error());
+    LocalObject obj;
+    auto in = open_object(*path, obj.size);
+    if (!in) {
+        if (in.error().kind == ErrorKind::not_found)
+            return fail(ErrorKind::not_found, "no object " + key + " in " + describe());
+        if (in.error().kind == ErrorKind::invalid_input)
+            return fail(ErrorKind::corrupt, "remote object " + key + " in " + describe() +
+                                                " is not a regular file: remove it from the remote");
+        return std::unexpected(in.error());
+    }
+    obj.fd = std::move(*in);
+    return obj;
+}
+
 Result<void> FilesystemBackend::get(const std::string& key, const fs::path& dest) {
     auto result = [&]() -> Result<void> {
+        auto in = open_local(key);
+        if (!in) return std::unexpected(in.error());
         auto path = path_of(key);
-        if (!path) return std::unexpected(path.error());
-        std::uint64_t size = 0;
-        auto in = open_object(*path, size);
-        if (!in) {
-            if (in.error().kind == ErrorKind::not_found)
-                return fail(ErrorKind::not_found, "no object " + key + " in " + describe());
-            if (in.error().kind == ErrorKind::invalid_input)
-                return fail(ErrorKind::corrupt, "remote object " + key + " in " + describe() +
-                                                    " is not a regular file: remove it from the remote");
-            return std::unexpected(in.error());
-        }
         auto tmp = util::TempFile::create_beside(dest, "kache-get");
         if (!tmp) return std::unexpected(tmp.error());
-        if (auto c = copy_fd(in->get(), tmp->fd(), size, *path, tmp->path()); !c) return c;
+        if (auto c = copy_fd(in->fd.get(), tmp->fd(), in->size, *path, tmp->path()); !c) return c;
         return tmp->commit_replace(dest, false);
     }();
     if (!result) {

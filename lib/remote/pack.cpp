@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -27,6 +28,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view k_magic = "KPACK1\n";
+// Bytes copied at a time between a blob file and a pack.
+constexpr std::size_t k_copy_chunk_bytes = 1 << 17;
 
 struct CctxDeleter {
     void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
@@ -75,20 +78,38 @@ private:
     std::uint64_t written_ = 0;
 };
 
+// What a thread keeps from one pack to the next: the decompression context and its
+// buffers. A fresh context allocates its window (megabytes), and every page of it and
+// of the buffers is faulted in again, for every pack a pull or prefetch reads.
+struct ReaderState {
+    std::unique_ptr<ZSTD_DCtx, DctxDeleter> dctx{ZSTD_createDCtx()};
+    std::vector<char> in = std::vector<char>(ZSTD_DStreamInSize());
+    std::vector<char> out = std::vector<char>(ZSTD_DStreamOutSize());
+    bool busy = false;
+};
+
 // Decompresses a file on demand, handing out exactly the bytes asked for.
 class PackReader {
 public:
     // max_out: the most decompressed bytes the pack may hold; past it the pack is corrupt,
     // whatever its headers say, before the bytes are handed out.
-    PackReader(int fd, std::uint64_t max_out)
-        : fd_(fd), dctx_(ZSTD_createDCtx()), in_(ZSTD_DStreamInSize(), '\0'), max_out_(max_out) {}
+    PackReader(int fd, std::uint64_t max_out) : fd_(fd), max_out_(max_out) {
+        thread_local ReaderState shared;
+        if (shared.busy) own_ = std::make_unique<ReaderState>();
+        st_ = own_ ? own_.get() : &shared;
+        st_->busy = true;
+        if (st_->dctx) ZSTD_DCtx_reset(st_->dctx.get(), ZSTD_reset_session_only);
+    }
+    ~PackReader() { st_->busy = false; }
+    PackReader(const PackReader&) = delete;
+    PackReader& operator=(const PackReader&) = delete;
 
     // Reads exactly n bytes into dst; ErrorKind::corrupt if the stream ends first.
     Result<void> read(char* dst, size_t n) {
         while (n > 0) {
-            if (out_pos_ < out_.size()) {
-                size_t take = std::min(n, out_.size() - out_pos_);
-                std::memcpy(dst, out_.data() + out_pos_, take);
+            if (out_pos_ < out_len_) {
+                size_t take = std::min(n, out_len_ - out_pos_);
+                std::memcpy(dst, st_->out.data() + out_pos_, take);
                 out_pos_ += take;
                 dst += take;
                 n -= take;
@@ -104,54 +125,53 @@ public:
     }
     // True if the stream has no bytes left (and ended cleanly).
     Result<bool> at_end() {
-        if (out_pos_ < out_.size()) return false;
+        if (out_pos_ < out_len_) return false;
         auto r = refill();
         if (!r) {
             if (r.error().kind == ErrorKind::not_found) return true;
             return std::unexpected(r.error());
         }
-        return out_pos_ >= out_.size();
+        return out_pos_ >= out_len_;
     }
 
 private:
     // not_found: clean end of stream; corrupt: truncated or bad data.
     Result<void> refill() {
-        out_.assign(ZSTD_DStreamOutSize(), '\0');
-        out_pos_ = 0;
+        out_len_ = out_pos_ = 0;
+        if (!st_->dctx) return fail(ErrorKind::internal, "zstd: cannot create a decompression context");
         while (true) {
             if (in_buf_.pos == in_buf_.size) {
-                ssize_t got = ::read(fd_, in_.data(), in_.size());
+                ssize_t got = ::read(fd_, st_->in.data(), st_->in.size());
                 if (got < 0) {
                     if (errno == EINTR) continue;
                     return fail(ErrorKind::io, std::string("cannot read pack: ") + std::strerror(errno));
                 }
                 if (got == 0) {
-                    out_.clear();
                     if (!frame_done_) return fail(ErrorKind::corrupt, "pack is truncated");
                     return fail(ErrorKind::not_found, "end of pack");
                 }
-                in_buf_ = {in_.data(), static_cast<size_t>(got), 0};
+                in_buf_ = {st_->in.data(), static_cast<size_t>(got), 0};
             }
-            ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-            size_t ret = ZSTD_decompressStream(dctx_.get(), &out, &in_buf_);
+            ZSTD_outBuffer out{st_->out.data(), st_->out.size(), 0};
+            size_t ret = ZSTD_decompressStream(st_->dctx.get(), &out, &in_buf_);
             if (ZSTD_isError(ret)) return fail(ErrorKind::corrupt, std::string("pack is not valid zstd: ") + ZSTD_getErrorName(ret));
             frame_done_ = ret == 0;
             if ((produced_ += out.pos) > max_out_) return fail(ErrorKind::corrupt, "bad pack: it unpacks to too many bytes");
             if (out.pos > 0) {
-                out_.resize(out.pos);
+                out_len_ = out.pos;
                 return ok();
             }
         }
     }
     int fd_;
-    std::unique_ptr<ZSTD_DCtx, DctxDeleter> dctx_;
-    std::string in_;
+    std::unique_ptr<ReaderState> own_; // only when this thread's state is in use already
+    ReaderState* st_ = nullptr;
     ZSTD_inBuffer in_buf_{nullptr, 0, 0};
-    std::string out_;
+    size_t out_len_ = 0;
     size_t out_pos_ = 0;
-    bool frame_done_ = false;
     std::uint64_t max_out_;
     std::uint64_t produced_ = 0;
+    bool frame_done_ = false;
 };
 
 std::uint32_t get_u32(const unsigned char* p) {
@@ -211,7 +231,8 @@ Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, con
     auto blobs = referenced_blobs(e);
     put_u32(head, static_cast<std::uint32_t>(blobs.size()));
     if (auto r = w.write(head); !r) return std::unexpected(r.error());
-    std::vector<char> buf(1 << 17);
+    // Per thread, not per pack: a block this size is its own mapping, faulted in anew each time.
+    alignas(64) static thread_local std::array<char, k_copy_chunk_bytes> buf;
     for (auto& [digest, _] : blobs) {
         int bfd = ::open(store.blob_path(digest).c_str(), O_RDONLY | O_CLOEXEC);
         if (bfd < 0) return fail(ErrorKind::not_found, "blob " + digest.hex() + " of " + e.crate + " is missing");
@@ -244,6 +265,11 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
     int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(ErrorKind::io, "cannot open pack " + src.string() + ": " + std::strerror(errno));
     util::UniqueFd owner(fd);
+    return unpack(store, fd, expected_k2, limits, expected_k1);
+}
+
+Result<store::Entry> unpack(store::Store& store, int fd, const hash::Digest& expected_k2, const PackLimits& limits,
+                            std::optional<hash::Digest> expected_k1) {
     PackReader r(fd, limits.max_total_bytes + framing_bytes(limits));
     auto bad = [](std::string why) { return fail(ErrorKind::corrupt, "bad pack: " + why); };
 
@@ -278,7 +304,8 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
     std::vector<std::pair<hash::Digest, util::TempFile>> staged;
     std::set<hash::Digest> seen;
     std::uint64_t total = 0;
-    std::vector<char> buf(1 << 17);
+    // Per thread, not per pack: a block this size is its own mapping, faulted in anew each time.
+    alignas(64) static thread_local std::array<char, k_copy_chunk_bytes> buf;
     for (std::uint32_t i = 0; i < count; ++i) {
         unsigned char head[24];
         if (auto x = r.read(reinterpret_cast<char*>(head), 24); !x) return std::unexpected(x.error());

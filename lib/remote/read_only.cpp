@@ -12,6 +12,7 @@ public:
     Result<void> get(const std::string& key, const std::filesystem::path& dest) override {
         return inner_->get(key, dest);
     }
+    Result<LocalObject> open_local(const std::string& key) override { return inner_->open_local(key); }
     Result<void> put(const std::string& key, const std::filesystem::path&, Overwrite) override {
         return refuse("upload", key);
     }

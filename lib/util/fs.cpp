@@ -257,7 +257,10 @@ Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_by
     std::uint64_t size = 0;
     auto owner = open_regular(path, FollowLinks::yes, &size);
     if (!owner) return std::unexpected(owner.error());
-    int fd = owner->get();
+    return read_open_bounded(owner->get(), size, max_bytes, path);
+}
+
+Result<std::string> read_open_bounded(int fd, std::uint64_t size, std::uint64_t max_bytes, const fs::path& path) {
     if (size > max_bytes)
         return fail(ErrorKind::invalid_input, path.string() + " is larger than " + std::to_string(max_bytes) + " bytes");
     std::string out;

@@ -31,6 +31,8 @@ public:
     // Copies <root>/key to a temp file beside dest, then renames it onto dest. On failure
     // dest does not exist. ErrorKind::not_found if there is no such object.
     Result<void> get(const std::string& key, const std::filesystem::path& dest) override;
+    // The object's own file, opened as get() opens it (no link, no FIFO, regular only).
+    Result<LocalObject> open_local(const std::string& key) override;
     // Copies src to a temp file beside <root>/key (creating directories), fsyncs it, and
     // renames it into place. With Overwrite::no an existing object is never replaced, even by
     // a racing writer on another machine: ErrorKind::conflict.

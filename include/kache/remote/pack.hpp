@@ -48,6 +48,9 @@ Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, con
 // When expected_k1 is given, the entry must also belong to that invocation key.
 Result<store::Entry> unpack(store::Store& store, const std::filesystem::path& src, const hash::Digest& expected_k2,
                             const PackLimits& limits = {}, std::optional<hash::Digest> expected_k1 = std::nullopt);
+// The same, reading the pack from fd (from its current offset, to its end).
+Result<store::Entry> unpack(store::Store& store, int fd, const hash::Digest& expected_k2,
+                            const PackLimits& limits = {}, std::optional<hash::Digest> expected_k1 = std::nullopt);
 
 // The one-input-set manifest object for entry e, and reading one back.
 std::string manifest_object(const key::InputSet& set);

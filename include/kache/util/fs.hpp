@@ -158,6 +158,9 @@ ssize_t read_regular(int fd, void* buf, size_t n) noexcept;
 Result<std::string> read_file(const fs::path& path);
 // Reads a whole file but at most max_bytes (ErrorKind::invalid_input if larger).
 Result<std::string> read_file_bounded(const fs::path& path, std::uint64_t max_bytes);
+// The same for a descriptor from open_regular (or a regular file opened as carefully)
+// whose fstat said size; path names it in errors.
+Result<std::string> read_open_bounded(int fd, std::uint64_t size, std::uint64_t max_bytes, const fs::path& path);
 // Writes data to path atomically through a temp file in tmp_dir.
 Result<void> write_file_atomic(const fs::path& path, std::string_view data, const fs::path& tmp_dir,
                                mode_t mode = k_private_file_mode);
