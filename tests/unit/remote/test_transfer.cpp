@@ -260,3 +260,80 @@ TEST_CASE("transfer: sync pushes and pulls through the same exchange", "[transfe
     CHECK(again->pulled == 0);
     CHECK(again->up_to_date == 2);
 }
+
+namespace {
+// A backend with only the required operations (no open_local), as an embedder's
+// would be: pulls go through get().
+class GetOnly final : public RemoteBackend {
+public:
+    explicit GetOnly(RemoteBackend& inner) : inner_(inner) {}
+    Result<bool> exists(const std::string& key) override { return inner_.exists(key); }
+    Result<void> get(const std::string& key, const fs::path& dest) override {
+        ++gets;
+        return inner_.get(key, dest);
+    }
+    Result<void> put(const std::string& key, const fs::path& src, Overwrite o) override { return inner_.put(key, src, o); }
+    Result<std::vector<ObjectInfo>> list(const std::string& prefix) override { return inner_.list(prefix); }
+    Result<void> remove(const std::string& key) override { return inner_.remove(key); }
+    std::string describe() const override { return "get-only " + inner_.describe(); }
+    int gets = 0;
+
+private:
+    RemoteBackend& inner_;
+};
+} // namespace
+
+TEST_CASE("transfer: a shared directory is read in place, any other backend through get()", "[transfer]") {
+    TempDir dir;
+    auto a = open_store(dir / "a");
+    auto remote = make_backend(dir / "remote");
+    auto e = record(a, "serde", "1.0.152");
+    REQUIRE(push_entry(a, *remote, e.k2));
+
+    SECTION("the filesystem backend hands its objects over in place") {
+        auto obj = remote->open_local(pack_key(e));
+        REQUIRE(obj);
+        CHECK(obj->size == fs::file_size(dir / "remote" / pack_key(e)));
+        auto missing = remote->open_local(pack_key(e) + "x");
+        REQUIRE_FALSE(missing);
+        CHECK(missing.error().kind == ErrorKind::not_found);
+        auto b = open_store(dir / "b");
+        REQUIRE(pull_entry(b, *remote, manifest_key(e), "remote"));
+        CHECK(b.has_entry(e.k2));
+        CHECK(fs::is_empty(b.tmp_dir()));
+    }
+    SECTION("a backend without open_local is pulled from through get()") {
+        GetOnly plain(*remote);
+        auto obj = plain.open_local(pack_key(e));
+        REQUIRE_FALSE(obj);
+        CHECK(obj.error().kind == ErrorKind::unsupported);
+        auto b = open_store(dir / "b");
+        REQUIRE(pull_entry(b, plain, manifest_key(e), "remote"));
+        CHECK(plain.gets == 2); // the manifest object and the pack
+        CHECK(b.has_entry(e.k2));
+        CHECK(fs::is_empty(b.tmp_dir()));
+    }
+    SECTION("a pack damaged in the shared directory is refused, and nothing is kept") {
+        fs::path p = dir / "remote" / pack_key(e);
+        std::string bytes = read_file(p);
+        bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x55);
+        write_file(p, bytes);
+        auto b = open_store(dir / "b");
+        auto r = pull_entry(b, *remote, manifest_key(e), "remote");
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind == ErrorKind::corrupt);
+        CHECK_FALSE(b.has_entry(e.k2));
+        CHECK(fs::is_empty(b.tmp_dir()));
+    }
+    SECTION("an object that is a symbolic link is not followed") {
+        fs::path p = dir / "remote" / pack_key(e);
+        fs::rename(p, dir / "elsewhere.pack");
+        fs::create_symlink(dir / "elsewhere.pack", p);
+        auto obj = remote->open_local(pack_key(e));
+        REQUIRE_FALSE(obj);
+        CHECK(obj.error().kind == ErrorKind::corrupt);
+        auto b = open_store(dir / "b");
+        CHECK_FALSE(pull_entry(b, *remote, manifest_key(e), "remote"));
+        CHECK_FALSE(b.has_entry(e.k2));
+    }
+}
