@@ -14,12 +14,6 @@ inline constexpr std::uint64_t k_max_manifest_object_bytes = 16 << 20;
 // How long a pull waits for the K1 lock before giving up on adding the input set.
 inline constexpr std::chrono::seconds k_manifest_lock_timeout{30};
 
-std::uint64_t size_of(const std::filesystem::path& p) {
-    std::error_code ec;
-    auto n = std::filesystem::file_size(p, ec);
-    return ec ? 0 : n;
-}
-
 // An upload of an object the remote already has is a success: objects are content-addressed.
 Result<void> put_once(RemoteBackend& backend, const std::string& key, const std::filesystem::path& src) {
     auto r = backend.put(key, src, Overwrite::no);
@@ -27,43 +21,28 @@ Result<void> put_once(RemoteBackend& backend, const std::string& key, const std:
     return r;
 }
 
-// The manifest object at key, read in place where the backend allows it, else
-// downloaded through a temp file first.
-Result<std::string> fetch_manifest(store::Store& store, RemoteBackend& backend, const std::string& key) {
-    if (auto local = backend.open_local(key))
-        return util::read_open_bounded(local->fd.get(), local->size, k_max_manifest_object_bytes, key);
-    else if (local.error().kind != ErrorKind::unsupported) return std::unexpected(local.error());
-    auto mfile = util::TempFile::create(store.tmp_dir());
-    if (!mfile) return std::unexpected(mfile.error());
-    if (auto g = backend.get(key, mfile->path()); !g) return std::unexpected(g.error());
-    return util::read_file_bounded(mfile->path(), k_max_manifest_object_bytes);
-}
-
-// The pack at key unpacked into the store: read in place where the backend allows
-// it (a shared directory: no copy, no temp file), else downloaded first. Returns
-// the pack's size.
-Result<std::uint64_t> fetch_pack(store::Store& store, RemoteBackend& backend, const ManifestKey& name,
-                                 const PackLimits& limits) {
-    std::string key = pack_key(name);
-    if (auto local = backend.open_local(key)) {
-        auto entry = unpack(store, local->fd.get(), name.k2, limits, name.k1);
-        if (!entry) return std::unexpected(entry.error());
-        return local->size;
-    } else if (local.error().kind != ErrorKind::unsupported) {
-        return std::unexpected(local.error());
-    }
-    auto pfile = util::TempFile::create(store.tmp_dir());
-    if (!pfile) return std::unexpected(pfile.error());
-    if (auto g = backend.get(key, pfile->path()); !g) return std::unexpected(g.error());
-    auto entry = unpack(store, pfile->path(), name.k2, limits, name.k1);
-    if (!entry) return std::unexpected(entry.error());
-    return size_of(pfile->path());
+// The object at key, open for reading: in place where the backend allows it (a
+// shared directory: no copy, no temp file), else a downloaded copy, whose temp
+// file is gone once this returns (the descriptor keeps it readable).
+Result<LocalObject> open_object(store::Store& store, RemoteBackend& backend, const std::string& key) {
+    auto local = backend.open_local(key);
+    if (local || local.error().kind != ErrorKind::unsupported) return local;
+    auto tmp = util::TempFile::create(store.tmp_dir());
+    if (!tmp) return std::unexpected(tmp.error());
+    if (auto g = backend.get(key, tmp->path()); !g) return std::unexpected(g.error());
+    LocalObject obj;
+    auto fd = util::open_regular(tmp->path(), util::FollowLinks::no, &obj.size);
+    if (!fd) return std::unexpected(fd.error());
+    obj.fd = std::move(*fd);
+    return obj;
 }
 
 // Downloads, checks and imports one entry; origin marking is pull_entry's.
 Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, const std::string& mkey,
                                    const ManifestKey& name, const PackLimits& limits) {
-    auto text = fetch_manifest(store, backend, mkey);
+    auto mobj = open_object(store, backend, mkey);
+    if (!mobj) return std::unexpected(mobj.error());
+    auto text = util::read_open_bounded(mobj->fd.get(), mobj->size, k_max_manifest_object_bytes, mkey);
     if (!text) return std::unexpected(text.error());
     auto set = parse_manifest_object(*text);
     if (!set) return std::unexpected(set.error());
@@ -72,9 +51,11 @@ Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, 
         return fail(ErrorKind::corrupt, "remote manifest " + mkey + " does not match its key");
     std::uint64_t bytes = text->size();
     if (!store.has_entry(name.k2)) {
-        auto packed = fetch_pack(store, backend, name, limits);
-        if (!packed) return std::unexpected(packed.error());
-        bytes += *packed;
+        auto pobj = open_object(store, backend, pack_key(name));
+        if (!pobj) return std::unexpected(pobj.error());
+        auto entry = unpack(store, pobj->fd.get(), name.k2, limits, name.k1);
+        if (!entry) return std::unexpected(entry.error());
+        bytes += pobj->size;
     }
     auto lock = store.lock_key(name.k1, k_manifest_lock_timeout);
     if (!lock) return std::unexpected(lock.error());
