@@ -57,6 +57,10 @@ private:
 // One-shot digest of a byte string.
 Digest of(std::string_view data);
 
+// <root>/<folder>/ab/<rest of d's hex> (folder may be empty): the store's sharded
+// layout, built as one string because path's operator/ re-splits at every step.
+std::filesystem::path sharded_path(const std::filesystem::path& root, std::string_view folder, const Digest& d);
+
 // Streams a file through XXH3-128. ErrorKind::not_found if it does not exist.
 Result<Digest> of_file(const std::filesystem::path& path);
 

@@ -53,7 +53,7 @@ public:
     // Whether a stamp may be remembered now: it last changed before the racy
     // window, so any later write moves it.
     bool settled(const util::FileStamp& st, std::int64_t now_ns) const {
-        return std::max(st.mtime_ns, st.ctime_ns) < now_ns - racy_window_ns_;
+        return st.changed_before(now_ns - racy_window_ns_);
     }
 
     // Whether st is what a remembered stamp says (the mode is not compared: it

@@ -54,6 +54,16 @@ Digest Hasher::finish() { return from_xxh(XXH3_128bits_digest(&state_->xxh)); }
 
 Digest of(std::string_view data) { return from_xxh(XXH3_128bits(data.data(), data.size())); }
 
+fs::path sharded_path(const fs::path& root, std::string_view folder, const Digest& d) {
+    std::string h = d.hex();
+    std::string p = root.native();
+    p.reserve(p.size() + folder.size() + h.size() + 3);
+    if (p.empty() || p.back() != '/') p += '/';
+    if (!folder.empty()) p.append(folder).append("/");
+    p.append(h, 0, 2).append("/").append(h, 2);
+    return fs::path(std::move(p));
+}
+
 std::string Digest::hex() const {
     static const char* digits = "0123456789abcdef";
     std::string s(32, '0');
@@ -133,8 +143,7 @@ FileHashCache::FileHashCache(fs::path dir, fs::path tmp, std::chrono::nanosecond
 
 fs::path FileHashCache::entry_path(const util::FileStamp& st) const {
     std::string id = std::to_string(st.device) + ":" + std::to_string(st.inode);
-    std::string h = of(id).hex();
-    return dir_ / h.substr(0, 2) / h.substr(2);
+    return sharded_path(dir_, {}, of(id));
 }
 
 Result<Digest> FileHashCache::digest(const fs::path& path, bool ignore_ctime) {
@@ -168,7 +177,7 @@ Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileSt
         auto d = of_file(path);
         // Any write after st was taken gives the file a newer mtime or ctime (past
         // the racy window), so it cannot answer to st again.
-        if (d && std::max(st.mtime_ns, st.ctime_ns) < util::now_ns() - racy_window_ns_) learn(st, *d);
+        if (d && st.changed_before(util::now_ns() - racy_window_ns_)) learn(st, *d);
         return d;
     }
     fs::path entry = entry_path(st);

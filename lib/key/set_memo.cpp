@@ -36,10 +36,7 @@ std::uint64_t get64(const char* p) {
 }
 } // namespace
 
-fs::path SetMemo::path_of(const hash::Digest& k1) const {
-    std::string h = k1.hex();
-    return dir_ / h.substr(0, 2) / h.substr(2);
-}
+fs::path SetMemo::path_of(const hash::Digest& k1) const { return hash::sharded_path(dir_, {}, k1); }
 
 bool SetMemo::same(const util::FileStamp& r, const util::FileStamp& st) {
     return r.inode != 0 && r.size == st.size && r.mtime_ns == st.mtime_ns && r.ctime_ns == st.ctime_ns &&

@@ -2,6 +2,8 @@
 #include <kache/store.hpp>
 #include <kache/why.hpp>
 
+#include "sharded.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -99,17 +101,6 @@ std::int64_t mtime_ns(const fs::path& p) {
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-// Calls fn(path) for every file two levels below dir (the sharded layout).
-template <class Fn>
-void each_sharded_file(const fs::path& dir, Fn fn) {
-    std::error_code ec;
-    for (auto sh = fs::directory_iterator(dir, ec); !ec && sh != fs::directory_iterator(); sh.increment(ec)) {
-        std::error_code ec2;
-        if (!sh->is_directory(ec2)) continue;
-        for (auto f = fs::directory_iterator(sh->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2))
-            fn(f->path());
-    }
-}
 
 // Reads a store text file; true if it parses or cannot be judged (unreadable, gone).
 // Files are written whole by rename, so one that does not parse never will.
@@ -140,19 +131,22 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes, std::int64_t max_age_ns) {
         Entry entry;
     };
     std::vector<Item> items;
-    each_sharded_file(root_ / "entries", [&](const fs::path& p) {
+    detail::for_each_sharded(root_ / "entries", [&](const fs::directory_entry& f) {
+        const fs::path& p = f.path();
         auto text = util::read_file_bounded(p, k_max_entry_bytes);
         Result<Entry> e = text ? parse_entry(*text) : Result<Entry>(std::unexpected(text.error()));
         if (e) items.push_back({mtime_ns(p), std::move(*e)});
         else if (is_corrupt(e.error()) && ::unlink(p.c_str()) == 0) ++report.corrupt_removed;
     });
     // A manifest that does not parse only costs a warning on every lookup: it goes.
-    each_sharded_file(root_ / "manifests", [&](const fs::path& p) {
+    detail::for_each_sharded(root_ / "manifests", [&](const fs::directory_entry& f) {
+        const fs::path& p = f.path();
         if (!parses_or_unknown(p, k_max_manifest_bytes, parse_manifest) && ::unlink(p.c_str()) == 0)
             ++report.corrupt_removed;
     });
     // A memo of input stamps (key::SetMemo) outlives nothing: it goes with its manifest.
-    each_sharded_file(seen_dir(), [&](const fs::path& p) {
+    detail::for_each_sharded(seen_dir(), [&](const fs::directory_entry& f) {
+        const fs::path& p = f.path();
         fs::path manifest = root_ / "manifests" / p.parent_path().filename() / p.filename();
         struct stat st {};
         if (::lstat(manifest.c_str(), &st) != 0 && errno == ENOENT) ::unlink(p.c_str());
@@ -162,21 +156,15 @@ Result<GcReport> Store::gc(std::uint64_t max_bytes, std::int64_t max_age_ns) {
     // Blob sizes and reference counts.
     std::map<hash::Digest, std::uint64_t> blob_size;
     std::uint64_t total = 0;
-    {
+    detail::for_each_sharded(root_ / "blobs", [&](const fs::directory_entry& f) {
+        auto d = hash::Digest::from_hex(f.path().parent_path().filename().string() + f.path().filename().string());
         std::error_code ec;
-        for (auto sh = fs::directory_iterator(root_ / "blobs", ec); !ec && sh != fs::directory_iterator(); sh.increment(ec)) {
-            std::error_code ec2;
-            for (auto f = fs::directory_iterator(sh->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2)) {
-                auto d = hash::Digest::from_hex(sh->path().filename().string() + f->path().filename().string());
-                std::error_code ec3;
-                auto size = f->file_size(ec3);
-                if (d && !ec3) {
-                    blob_size[*d] = size;
-                    total += size;
-                }
-            }
+        auto size = f.file_size(ec);
+        if (d && !ec) {
+            blob_size[*d] = size;
+            total += size;
         }
-    }
+    });
     std::map<hash::Digest, int> refs;
     for (auto& it : items)
         for (auto& d : it.entry.blobs()) ++refs[d];

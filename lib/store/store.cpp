@@ -1,6 +1,9 @@
 #include <kache/size_cap.hpp>
 #include <kache/store.hpp>
+
 #include <kache/util/private_dir.hpp>
+
+#include "sharded.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,16 +23,6 @@ namespace {
 inline constexpr std::array<const char*, 7> k_layout_dirs = {"blobs",        "manifests", "entries", "locks",
                                                               "upload-queue", "events",    "tmp"};
 
-// <root>/<folder>/ab/<rest of the hex>, built as one string: path's operator/
-// re-splits the whole path at every step, several times per hit.
-fs::path sharded(const fs::path& root, std::string_view folder, const hash::Digest& d) {
-    std::string h = d.hex();
-    std::string p = root.native();
-    p.reserve(p.size() + folder.size() + h.size() + 3);
-    if (p.empty() || p.back() != '/') p += '/';
-    p.append(folder).append("/").append(h, 0, 2).append("/").append(h, 2);
-    return fs::path(std::move(p));
-}
 
 // Hardlinks src at dest and keeps the link only if the placement policy allows it (the
 // count is taken after linking, so two restores racing to link one blob both see the
@@ -89,9 +82,9 @@ Result<Store> Store::open(const fs::path& root) {
     return Store(root);
 }
 
-fs::path Store::blob_path(const hash::Digest& d) const { return sharded(root_, "blobs", d); }
-fs::path Store::entry_path(const hash::Digest& k2) const { return sharded(root_, "entries", k2); }
-fs::path Store::manifest_path(const hash::Digest& k1) const { return sharded(root_, "manifests", k1); }
+fs::path Store::blob_path(const hash::Digest& d) const { return hash::sharded_path(root_, "blobs", d); }
+fs::path Store::entry_path(const hash::Digest& k2) const { return hash::sharded_path(root_, "entries", k2); }
+fs::path Store::manifest_path(const hash::Digest& k1) const { return hash::sharded_path(root_, "manifests", k1); }
 fs::path Store::lock_path(const hash::Digest& k1) const { return root_ / "locks" / k1.hex(); }
 
 Result<Manifest> Store::read_manifest(const hash::Digest& k1) const {
@@ -266,21 +259,7 @@ std::string Store::take_origin(const hash::Digest& k2) const {
     return *text == "remote" || *text == "prefetched" ? *text : "";
 }
 
-namespace {
-
-// Calls fn(path) for every file two levels below dir (the sharded layout).
-template <class Fn>
-void for_each_sharded(const fs::path& dir, Fn fn) {
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-        if (!it->is_directory(ec)) continue;
-        std::error_code ec2;
-        for (auto f = fs::directory_iterator(it->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2))
-            fn(*f);
-    }
-}
-
-} // namespace
+using detail::for_each_sharded;
 
 std::vector<Entry> Store::list_entries() const {
     std::vector<Entry> out;

@@ -4,6 +4,8 @@
 // here), entries and manifests parsed, and every blob an entry names present.
 #include <kache/store.hpp>
 
+#include "sharded.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,14 +33,9 @@ struct ShardedFile {
 
 std::vector<ShardedFile> sharded_files(const fs::path& dir) {
     std::vector<ShardedFile> out;
-    std::error_code ec;
-    for (auto sh = fs::directory_iterator(dir, ec); !ec && sh != fs::directory_iterator(); sh.increment(ec)) {
-        std::error_code ec2;
-        if (!sh->is_directory(ec2) || sh->is_symlink(ec2)) continue;
-        std::string shard = sh->path().filename().string();
-        for (auto f = fs::directory_iterator(sh->path(), ec2); !ec2 && f != fs::directory_iterator(); f.increment(ec2))
-            out.push_back({f->path(), shard + f->path().filename().string()});
-    }
+    detail::for_each_sharded(dir, [&](const fs::directory_entry& f) {
+        out.push_back({f.path(), f.path().parent_path().filename().string() + f.path().filename().string()});
+    });
     std::sort(out.begin(), out.end(), [](const ShardedFile& a, const ShardedFile& b) { return a.name < b.name; });
     return out;
 }

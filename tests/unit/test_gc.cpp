@@ -186,3 +186,24 @@ TEST_CASE("gc: entries and manifests that do not parse are removed", "[gc]") {
     CHECK(s.read_entry(good.k2));
     CHECK(s.read_manifest(good.k1));
 }
+
+TEST_CASE("gc: a shard that is a symlink is not entered, so nothing outside the store is removed", "[gc]") {
+    TempDir dir;
+    auto s = open_store(dir / "c");
+    // Files outside the store that would count as corrupt entries, manifests, memos
+    // and old unreferenced blobs if GC walked into them.
+    fs::path outside = dir / "outside";
+    fs::create_directories(outside);
+    kache::test::write_file(outside / "0123456789abcdef0123456789abcd", "not an entry\n");
+    age(outside / "0123456789abcdef0123456789abcd", k_two_hours_s);
+    for (const char* folder : {"entries", "manifests", "blobs"}) {
+        fs::create_directories(s.root() / folder);
+        fs::create_directory_symlink(outside, s.root() / folder / "ee");
+    }
+    fs::create_directories(s.seen_dir());
+    fs::create_directory_symlink(outside, s.seen_dir() / "ee");
+    auto r = s.gc(0);
+    REQUIRE(r);
+    CHECK(r->corrupt_removed == 0);
+    CHECK(fs::exists(outside / "0123456789abcdef0123456789abcd"));
+}

@@ -203,6 +203,11 @@ struct FileStamp {
     std::uint64_t device = 0;
     mode_t mode = 0;
     bool operator==(const FileStamp&) const = default;
+
+    // Whether the file last changed (content or inode) before t_ns. A digest read
+    // under a stamp settled before the racy window may be remembered with it:
+    // any later write moves the mtime or the ctime past it.
+    bool changed_before(std::int64_t t_ns) const { return mtime_ns < t_ns && ctime_ns < t_ns; }
 };
 // Stats path (following links). ErrorKind::not_found if missing.
 Result<FileStamp> stamp(const fs::path& path);
