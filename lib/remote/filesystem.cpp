@@ -3,6 +3,7 @@
 #include "object_key.hpp"
 #include "posix_file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace kache::remote {
@@ -54,12 +56,67 @@ Result<void> copy_fd(int in, int out, std::uint64_t size, const fs::path& from, 
     return ok();
 }
 
+// A key's folder, opened one component at a time from the root without following a
+// symbolic link: anyone who can write the shared directory can put a link where a folder
+// belongs, to send our reads, writes and GC's removals into a folder of their choosing
+// (ours, or another remote's). fd is the key's parent folder, name its last component.
+struct KeyDir {
+    detail::Fd fd;
+    std::string name;
+    fs::path shown; // <root>/key, for messages
+
+    // A path to the object that the kernel resolves through fd, not through the folders
+    // again, for the calls that take paths (temp file, rename, link). Without /proc the
+    // plain path is used: the walk has checked it, and only a race is left open.
+    fs::path via() const {
+        static const bool have_proc = ::access("/proc/self/fd", X_OK) == 0;
+        if (!have_proc) return shown;
+        return fs::path("/proc/self/fd/" + std::to_string(fd.get())) / name;
+    }
+};
+
+// ErrorKind::not_found when a folder on the way is missing (or a file); invalid_input
+// when one is a symbolic link. create: missing folders are made (mode 0777 less the umask,
+// as a shared directory's writers expect).
+Result<KeyDir> open_key_dir(const fs::path& root, const std::string& key, bool create) {
+    KeyDir kd;
+    kd.shown = root / key;
+    int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); // the configured root may be a link
+    if (fd < 0) return std::unexpected(detail::errno_error(errno, "cannot open", root, ErrorKind::denied, ErrorKind::io));
+    detail::Fd cur(fd);
+    std::size_t i = 0;
+    for (std::size_t j; (j = key.find('/', i)) != std::string::npos; i = j + 1) {
+        const std::string comp = key.substr(i, j - i);
+        const fs::path here = root / key.substr(0, j);
+        int next = ::openat(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 && errno == ENOENT && create) {
+            if (::mkdirat(cur.get(), comp.c_str(), 0777) != 0 && errno != EEXIST)
+                return std::unexpected(detail::errno_error(errno, "cannot create directory", here, ErrorKind::denied));
+            next = ::openat(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (next < 0) {
+            int err = errno;
+            struct stat st{};
+            if ((err == ELOOP || err == ENOTDIR) && ::fstatat(cur.get(), comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISLNK(st.st_mode))
+                return fail(ErrorKind::invalid_input, here.string() + " is a symbolic link where the remote has a "
+                                                                      "folder: remove it from the remote");
+            return std::unexpected(detail::errno_error(err, "cannot open", here, ErrorKind::denied, ErrorKind::not_found));
+        }
+        cur = detail::Fd(next);
+    }
+    kd.fd = std::move(cur);
+    kd.name = key.substr(i);
+    return kd;
+}
+
 // Opens an object for reading. Anyone who can write the shared directory chooses what
 // sits at a key, so the open must not block (a FIFO), follow a link (to a device or to
 // another user's file) or accept anything but a regular file (ErrorKind::invalid_input);
 // size is what fstat saw, and copy_fd copies exactly that many bytes.
-Result<detail::Fd> open_object(const fs::path& path, std::uint64_t& size) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+Result<detail::Fd> open_object(const KeyDir& kd, std::uint64_t& size) {
+    const fs::path& path = kd.shown;
+    int fd = ::openat(kd.fd.get(), kd.name.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ELOOP) return fail(ErrorKind::invalid_input, path.string() + " is a symbolic link");
         return std::unexpected(detail::errno_error(errno, "cannot open", path, ErrorKind::denied, ErrorKind::not_found));
@@ -72,6 +129,14 @@ Result<detail::Fd> open_object(const fs::path& path, std::uint64_t& size) {
     if (::fcntl(fd, F_SETFL, O_RDONLY) != 0) return std::unexpected(detail::errno_error(errno, "cannot use", path));
     size = static_cast<std::uint64_t>(st.st_size);
     return owner;
+}
+
+// Messages name the shared directory's folders, not the /proc path they were reached by.
+Error shown_as(Error e, const KeyDir& kd) {
+    const std::string via = kd.via().parent_path().string(), real = kd.shown.parent_path().string();
+    for (std::size_t at; !via.empty() && (at = e.message.find(via)) != std::string::npos;)
+        e.message.replace(at, via.size(), real);
+    return e;
 }
 
 } // namespace
@@ -106,8 +171,13 @@ Result<fs::path> FilesystemBackend::path_of(const std::string& key) const {
 Result<bool> FilesystemBackend::exists(const std::string& key) {
     auto path = path_of(key);
     if (!path) return std::unexpected(path.error());
+    auto kd = open_key_dir(root_, key, false);
+    if (!kd) {
+        if (kd.error().kind == ErrorKind::not_found) return false;
+        return std::unexpected(kd.error());
+    }
     struct stat st{};
-    if (::lstat(path->c_str(), &st) != 0) { // a link is not an object (get refuses it)
+    if (::fstatat(kd->fd.get(), kd->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) { // a link is not an object
         if (errno == ENOENT || errno == ENOTDIR) return false;
         return std::unexpected(detail::errno_error(errno, "cannot stat", *path, ErrorKind::denied));
     }
@@ -118,7 +188,8 @@ Result<LocalObject> FilesystemBackend::open_local(const std::string& key) {
     auto path = path_of(key);
     if (!path) return std::unexpected(path.error());
     LocalObject obj;
-    auto in = open_object(*path, obj.size);
+    auto kd = open_key_dir(root_, key, false);
+    auto in = kd ? open_object(*kd, obj.size) : Result<detail::Fd>(std::unexpected(kd.error()));
     if (!in) {
         if (in.error().kind == ErrorKind::not_found)
             return fail(ErrorKind::not_found, "no object " + key + " in " + describe());
@@ -178,19 +249,19 @@ Result<void> FilesystemBackend::put_once(const std::string& key, const fs::path&
     if (::fstat(in->get(), &st) != 0) return std::unexpected(detail::errno_error(errno, "cannot stat", src));
     if (!S_ISREG(st.st_mode)) return fail(ErrorKind::invalid_input, src.string() + " is not a regular file");
 
-    std::error_code ec;
-    fs::create_directories(path->parent_path(), ec);
-    if (ec) return std::unexpected(detail::errno_error(ec.value(), "cannot create directory", path->parent_path(),
-                                                       ErrorKind::denied));
-    auto tmp = util::TempFile::create_beside(*path, k_temp_tag, ErrorKind::denied);
-    if (!tmp) return std::unexpected(tmp.error());
+    auto kd = open_key_dir(root_, key, true);
+    if (!kd) return std::unexpected(kd.error());
+    const fs::path dest = kd->via();
+    auto tmp = util::TempFile::create_beside(dest, k_temp_tag, ErrorKind::denied);
+    if (!tmp) return std::unexpected(shown_as(tmp.error(), *kd));
     if (auto c = copy_fd(in->get(), tmp->fd(), static_cast<std::uint64_t>(st.st_size), src, tmp->path()); !c)
-        return c;
+        return std::unexpected(shown_as(c.error(), *kd));
     // Durable before it becomes visible: on a shared mount another machine may read it at
     // once, and after a crash a renamed-but-empty object would be worse than none.
-    auto committed = overwrite == Overwrite::yes ? tmp->commit_replace(*path, true) : tmp->commit_no_replace(*path, true);
+    auto committed = overwrite == Overwrite::yes ? tmp->commit_replace(dest, true) : tmp->commit_no_replace(dest, true);
     if (!committed && committed.error().kind == ErrorKind::conflict)
         return fail(ErrorKind::conflict, "object " + key + " exists already in " + describe());
+    if (!committed) return std::unexpected(shown_as(committed.error(), *kd));
     return committed;
 }
 
@@ -205,34 +276,35 @@ Result<std::vector<ObjectInfo>> FilesystemBackend::list(const std::string& prefi
         std::string rel = std::move(pending.back()); // "" or "a/b/"
         pending.pop_back();
         const fs::path dir = rel.empty() ? root_ : root_ / rel;
-        std::error_code ec;
-        fs::directory_iterator it(dir, ec);
-        if (ec) {
-            // A directory removed by a concurrent remove() or never created: nothing there.
-            if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory) continue;
-            return std::unexpected(detail::errno_error(ec.value(), "cannot list", dir, ErrorKind::denied));
+        // Opened as a key's folder is (no link followed on the way), then read by fd.
+        auto kd = open_key_dir(root_, rel + ".", false);
+        if (!kd) {
+            // Removed by a concurrent remove(), never created, or a link: nothing of ours there.
+            if (kd.error().kind == ErrorKind::not_found || kd.error().kind == ErrorKind::invalid_input) continue;
+            return std::unexpected(kd.error());
         }
-        for (; it != fs::directory_iterator(); it.increment(ec)) {
-            const std::string name = it->path().filename().string();
-            if (name.starts_with(k_temp_prefix)) continue;
+        std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(kd->fd.get()), ::closedir);
+        if (!d) return std::unexpected(detail::errno_error(errno, "cannot list", dir, ErrorKind::denied));
+        (void)kd->fd.release(); // closedir closes it
+        for (;;) {
+            errno = 0; // readdir's end and its failure differ only in errno
+            struct dirent* ent = ::readdir(d.get());
+            if (!ent) break;
+            const std::string name = ent->d_name;
+            if (name == "." || name == ".." || name.starts_with(k_temp_prefix)) continue;
             const std::string key = rel + name;
-            std::error_code sec;
-            auto st = it->status(sec);
-            if (sec) continue; // vanished between readdir and stat
-            if (fs::is_directory(st)) {
+            // A link is neither an object nor a folder of the remote: following one would
+            // list (and let GC remove) what it points at, or walk in a circle.
+            struct stat st{};
+            if (::fstatat(::dirfd(d.get()), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue; // gone since
+            if (S_ISDIR(st.st_mode)) {
                 const std::string sub = key + "/";
                 if (sub.starts_with(prefix) || prefix.starts_with(sub)) pending.push_back(sub);
-            } else if (fs::is_regular_file(st) && key.starts_with(prefix)) {
-                auto size = it->file_size(sec);
-                if (sec) continue;
-                auto mtime = it->last_write_time(sec);
-                if (sec) continue;
-                auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::file_clock::to_sys(mtime).time_since_epoch()).count();
-                out.push_back({key, static_cast<std::uint64_t>(size), static_cast<std::int64_t>(secs)});
+            } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
+                out.push_back({key, static_cast<std::uint64_t>(st.st_size), static_cast<std::int64_t>(st.st_mtim.tv_sec)});
             }
         }
-        if (ec) return std::unexpected(detail::errno_error(ec.value(), "cannot list", dir, ErrorKind::denied));
+        if (errno != 0) return std::unexpected(detail::errno_error(errno, "cannot list", dir, ErrorKind::denied));
     }
     std::sort(out.begin(), out.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
     return out;
@@ -241,7 +313,12 @@ Result<std::vector<ObjectInfo>> FilesystemBackend::list(const std::string& prefi
 Result<void> FilesystemBackend::remove(const std::string& key) {
     auto path = path_of(key);
     if (!path) return std::unexpected(path.error());
-    if (::unlink(path->c_str()) != 0 && errno != ENOENT && errno != ENOTDIR)
+    auto kd = open_key_dir(root_, key, false);
+    if (!kd) {
+        if (kd.error().kind == ErrorKind::not_found) return ok();
+        return std::unexpected(kd.error());
+    }
+    if (::unlinkat(kd->fd.get(), kd->name.c_str(), 0) != 0 && errno != ENOENT && errno != ENOTDIR)
         return std::unexpected(detail::errno_error(errno, "cannot remove", *path, ErrorKind::denied));
     return ok();
 }

@@ -138,6 +138,50 @@ TEST_CASE("fs remote: listing by prefix walks only what can match", "[fs_remote]
     CHECK(none->empty());
 }
 
+TEST_CASE("fs remote: a folder that is a symbolic link is never followed", "[fs_remote]") {
+    // Anyone who can write the shared directory can put a link where a folder belongs.
+    TempDir root("kache-fsr-root"), other("kache-fsr-other"), work("kache-fsr-work");
+    auto b = make_backend(root.path());
+    write_file(work / "x", "x");
+    // A folder of someone else's (here another remote's), linked in as a crate's folder.
+    write_file(other / "theirs.pack", "their bytes");
+    fs::create_directories(root.path() / "v1/packs");
+    fs::create_directory_symlink(other.path(), root.path() / "v1/packs/serde");
+    // Two links back up: a walk that followed them would not end.
+    fs::create_directory_symlink(".", root.path() / "v1/packs/loop1");
+    fs::create_directory_symlink("..", root.path() / "v1/packs/loop2");
+    REQUIRE(b->put("v1/packs/tokio/d.pack", work / "x", Overwrite::no));
+
+    auto all = b->list("");
+    REQUIRE(all);
+    CHECK(keys_of(*all) == std::vector<std::string>{"v1/packs/tokio/d.pack"});
+    auto serde = b->list("v1/packs/serde/");
+    REQUIRE(serde);
+    CHECK(serde->empty());
+
+    const std::string theirs = "v1/packs/serde/theirs.pack";
+    auto e = b->exists(theirs);
+    CHECK((!e || !*e));
+    CHECK_FALSE(b->open_local(theirs));
+    CHECK_FALSE(b->get(theirs, work / "got"));
+    CHECK_FALSE(fs::exists(work / "got"));
+    // A removal does not reach through the link, and a write does not land there.
+    (void)b->remove(theirs);
+    CHECK(read_file(other / "theirs.pack") == "their bytes");
+    auto put = b->put("v1/packs/serde/mine.pack", work / "x", Overwrite::no);
+    REQUIRE_FALSE(put);
+    CHECK(put.error().kind == ErrorKind::invalid_input);
+    CHECK(put.error().message.find("symbolic link") != std::string::npos);
+    CHECK_FALSE(fs::exists(other / "mine.pack"));
+    std::size_t in_other = 0;
+    for ([[maybe_unused]] const auto& f : fs::directory_iterator(other.path())) ++in_other;
+    CHECK(in_other == 1);
+    // Below a real folder, everything still works.
+    auto d = b->open_local("v1/packs/tokio/d.pack");
+    REQUIRE(d);
+    CHECK(d->size == 1);
+}
+
 TEST_CASE("fs remote: keys are validated before the filesystem is touched", "[fs_remote]") {
     TempDir outer("kache-fsr-outer"), work("kache-fsr-work");
     fs::create_directory(outer.path() / "root");
