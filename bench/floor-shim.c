@@ -10,6 +10,10 @@
  * least any cache could cost. Built static (`cc -O2 -static`) so that its own start-up is
  * an exec and little more.
  *
+ * FLOOR_TIMES=FILE: each replayed unit appends its own time in microseconds, from main to
+ * the outputs in place and stderr replayed: the span kache's event log times on a hit, so
+ * the two compare like for like under the same build's load.
+ *
  * Not part of kache: a benchmark tool. Invocations it does not understand (no --crate-name
  * or --out-dir, cargo's probes) run rustc directly.
  */
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { k_path_max = 4096, k_io_chunk = 1 << 16 };
@@ -185,7 +190,27 @@ static int record(char **argv, const char *stash, const char *out_dir, const cha
     return 0;
 }
 
+static long long now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Appends this unit's time to FLOOR_TIMES, if set (after the clock has stopped). */
+static void note_time(long long t0) {
+    long long us = now_us() - t0;
+    const char *f = getenv("FLOOR_TIMES");
+    if (!f) return;
+    char line[32];
+    int n = snprintf(line, sizeof line, "%lld\n", us);
+    int fd = open(f, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    write_all(fd, line, (size_t)n);
+    close(fd);
+}
+
 int main(int argc, char **argv) {
+    long long t0 = now_us();
     if (argc < 2) {
         fprintf(stderr, "usage: floor-shim RUSTC ARGS... (FLOOR_MODE=record|replay, FLOOR_STASH=DIR)\n");
         return 2;
@@ -212,7 +237,10 @@ int main(int argc, char **argv) {
     snprintf(stem, sizeof stem, "%s%s", crate, extra);
 
     if (strcmp(mode, "replay") == 0) {
-        if (replay(stash, out_dir) == 0) return 0;
+        if (replay(stash, out_dir) == 0) {
+            note_time(t0);
+            return 0;
+        }
         run_rustc(rustc_argv); /* not recorded: compile, as a cache miss would */
     }
     if (strcmp(mode, "record") == 0) return record(rustc_argv, stash, out_dir, stem);

@@ -204,7 +204,8 @@ group_nocache() {
 group_floor() {
   local rep="$1"
   clean "$wl"
-  timed "$wl" floor "$rep" "RUSTC_WRAPPER=$shim" FLOOR_MODE=replay "FLOOR_STASH=$work/floor-stash"
+  timed "$wl" floor "$rep" "RUSTC_WRAPPER=$shim" FLOOR_MODE=replay "FLOOR_STASH=$work/floor-stash" \
+    "FLOOR_TIMES=$raw/events/floor-rep$rep.times"
 }
 
 group_kache() {
