@@ -3,6 +3,8 @@
 #include <kache/remote/layout.hpp>
 #include <kache/util/fs.hpp>
 
+#include "open_object.hpp"
+
 #include <sys/random.h>
 
 #include <ctime>
@@ -113,10 +115,11 @@ Result<std::set<hash::Digest>> parse_access_body(std::string_view text) {
 
 Result<std::set<hash::Digest>> read_access(RemoteBackend& backend, const std::string& key,
                                            const std::filesystem::path& tmp_dir) {
-    // The backend creates dest itself (atomically); removed however this ends.
-    auto dest = util::ScopedUnlink::unique_in(tmp_dir, "access");
-    if (auto g = backend.get(key, dest.path()); !g) return std::unexpected(g.error());
-    auto text = util::read_file_bounded(dest.path(), k_max_access_object_bytes);
+    // Opened in place where it can be, so an oversized object (another writer's) is
+    // refused by its size before a byte is copied.
+    auto obj = detail::open_object(backend, key, tmp_dir);
+    if (!obj) return std::unexpected(obj.error());
+    auto text = util::read_open_bounded(obj->fd.get(), obj->size, k_max_access_object_bytes, key);
     if (!text) return fail(ErrorKind::corrupt, key + ": " + text.error().message);
     auto used = parse_access_body(*text);
     if (!used) return fail(ErrorKind::corrupt, key + ": " + used.error().message);

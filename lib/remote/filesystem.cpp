@@ -299,6 +299,9 @@ Result<std::vector<ObjectInfo>> FilesystemBackend::list(const std::string& prefi
             if (::fstatat(::dirfd(d.get()), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue; // gone since
             if (S_ISDIR(st.st_mode)) {
                 const std::string sub = key + "/";
+                // Below a folder whose name is already as long as a key may be, no key can
+                // be: a chain of folders nested without end is not walked.
+                if (sub.size() >= detail::k_max_key_bytes) continue;
                 if (sub.starts_with(prefix) || prefix.starts_with(sub)) pending.push_back(sub);
             } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
                 out.push_back({key, static_cast<std::uint64_t>(st.st_size), static_cast<std::int64_t>(st.st_mtim.tv_sec)});

@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,11 @@ namespace {
 constexpr std::string_view k_magic = "KPACK1\n";
 // Bytes copied at a time between a blob file and a pack.
 constexpr std::size_t k_copy_chunk_bytes = 1 << 17;
+// The largest zstd window a pack may ask its reader for (8 MiB): packs are written at
+// level 3, whose window is 2 MiB; room is left for higher levels.
+constexpr int k_max_window_log = 23;
+// Beyond ZSTD_compressBound: the frame header and checksum, with room to spare.
+constexpr std::uint64_t k_frame_slack_bytes = 4096;
 
 struct CctxDeleter {
     void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
@@ -86,14 +92,20 @@ struct ReaderState {
     std::vector<char> in = std::vector<char>(ZSTD_DStreamInSize());
     std::vector<char> out = std::vector<char>(ZSTD_DStreamOutSize());
     bool busy = false;
+    ReaderState() {
+        // A pack's frame names the window its reader must allocate (zstd allows 128 MiB by
+        // default, per reading thread); ours are written with 2 MiB windows (level 3).
+        if (dctx) ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, k_max_window_log);
+    }
 };
 
 // Decompresses a file on demand, handing out exactly the bytes asked for.
 class PackReader {
 public:
     // max_out: the most decompressed bytes the pack may hold; past it the pack is corrupt,
-    // whatever its headers say, before the bytes are handed out.
-    PackReader(int fd, std::uint64_t max_out) : fd_(fd), max_out_(max_out) {
+    // whatever its headers say, before the bytes are handed out. max_in: the most bytes of
+    // the file read (zstd's skippable frames decompress to nothing, and a file may grow).
+    PackReader(int fd, std::uint64_t max_out, std::uint64_t max_in) : fd_(fd), max_in_(max_in), max_out_(max_out) {
         thread_local ReaderState shared;
         if (shared.busy) own_ = std::make_unique<ReaderState>();
         st_ = own_ ? own_.get() : &shared;
@@ -150,6 +162,8 @@ private:
                     if (!frame_done_) return fail(ErrorKind::corrupt, "pack is truncated");
                     return fail(ErrorKind::not_found, "end of pack");
                 }
+                if ((consumed_ += static_cast<std::uint64_t>(got)) > max_in_)
+                    return fail(ErrorKind::corrupt, "bad pack: it is larger than its contents can compress to");
                 in_buf_ = {st_->in.data(), static_cast<size_t>(got), 0};
             }
             ZSTD_outBuffer out{st_->out.data(), st_->out.size(), 0};
@@ -169,6 +183,8 @@ private:
     ZSTD_inBuffer in_buf_{nullptr, 0, 0};
     size_t out_len_ = 0;
     size_t out_pos_ = 0;
+    std::uint64_t max_in_;
+    std::uint64_t consumed_ = 0;
     std::uint64_t max_out_;
     std::uint64_t produced_ = 0;
     bool frame_done_ = false;
@@ -270,8 +286,15 @@ Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash
 
 Result<store::Entry> unpack(store::Store& store, int fd, const hash::Digest& expected_k2, const PackLimits& limits,
                             std::optional<hash::Digest> expected_k1) {
-    PackReader r(fd, limits.max_total_bytes + framing_bytes(limits));
+    const std::uint64_t max_out = limits.max_total_bytes + framing_bytes(limits);
+    // What max_out bytes can compress to at worst: a larger file is not a pack of ours, and
+    // is refused before it is read through.
+    const std::uint64_t max_in = ZSTD_compressBound(max_out) + k_frame_slack_bytes;
     auto bad = [](std::string why) { return fail(ErrorKind::corrupt, "bad pack: " + why); };
+    struct stat st{};
+    if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > max_in)
+        return bad("it is larger than its contents can compress to (" + std::to_string(max_in) + " bytes)");
+    PackReader r(fd, max_out, max_in);
 
     std::string magic(k_magic.size(), '\0');
     if (auto x = r.read(magic.data(), magic.size()); !x) return std::unexpected(x.error());
@@ -287,11 +310,12 @@ Result<store::Entry> unpack(store::Store& store, int fd, const hash::Digest& exp
     if (entry->k2 != expected_k2) return bad("it holds entry " + entry->k2.hex() + ", not " + expected_k2.hex());
     if (expected_k1 && entry->k1 != *expected_k1) return bad("its entry belongs to another invocation key");
     auto wanted = referenced_blobs(*entry);
-    // The sizes the entry declares are checked before a byte of blob is written.
+    // The sizes the entry declares are checked before a byte of blob is written, output by
+    // output: a restore writes each output (a link, or a copy), so one blob named by many
+    // outputs counts as many times.
     std::uint64_t declared = 0;
-    for (auto& [d, size] : wanted) {
-        if (size == UINT64_MAX) continue; // stdout/stderr: checked at their blob header
-        if (size > limits.max_blob_bytes || (declared += size) > limits.max_total_bytes)
+    for (auto& o : entry->outputs) {
+        if (o.size > limits.max_blob_bytes || (declared += o.size) > limits.max_total_bytes)
             return bad("its outputs are larger than a pack may be (" + std::to_string(limits.max_total_bytes) +
                        " bytes, a quarter of max_size)");
     }

@@ -3,6 +3,8 @@
 #include <kache/remote/transfer.hpp>
 #include <kache/util/fs.hpp>
 
+#include "open_object.hpp"
+
 #include <chrono>
 
 namespace kache::remote {
@@ -21,26 +23,10 @@ Result<void> put_once(RemoteBackend& backend, const std::string& key, const std:
     return r;
 }
 
-// The object at key, open for reading: in place where the backend allows it (a
-// shared directory: no copy, no temp file), else a downloaded copy, whose temp
-// file is gone once this returns (the descriptor keeps it readable).
-Result<LocalObject> open_object(store::Store& store, RemoteBackend& backend, const std::string& key) {
-    auto local = backend.open_local(key);
-    if (local || local.error().kind != ErrorKind::unsupported) return local;
-    auto tmp = util::TempFile::create(store.tmp_dir());
-    if (!tmp) return std::unexpected(tmp.error());
-    if (auto g = backend.get(key, tmp->path()); !g) return std::unexpected(g.error());
-    LocalObject obj;
-    auto fd = util::open_regular(tmp->path(), util::FollowLinks::no, &obj.size);
-    if (!fd) return std::unexpected(fd.error());
-    obj.fd = std::move(*fd);
-    return obj;
-}
-
 // Downloads, checks and imports one entry; origin marking is pull_entry's.
 Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, const std::string& mkey,
                                    const ManifestKey& name, const PackLimits& limits) {
-    auto mobj = open_object(store, backend, mkey);
+    auto mobj = detail::open_object(backend, mkey, store.tmp_dir());
     if (!mobj) return std::unexpected(mobj.error());
     auto text = util::read_open_bounded(mobj->fd.get(), mobj->size, k_max_manifest_object_bytes, mkey);
     if (!text) return std::unexpected(text.error());
@@ -51,7 +37,7 @@ Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, 
         return fail(ErrorKind::corrupt, "remote manifest " + mkey + " does not match its key");
     std::uint64_t bytes = text->size();
     if (!store.has_entry(name.k2)) {
-        auto pobj = open_object(store, backend, pack_key(name));
+        auto pobj = detail::open_object(backend, pack_key(name), store.tmp_dir());
         if (!pobj) return std::unexpected(pobj.error());
         auto entry = unpack(store, pobj->fd.get(), name.k2, limits, name.k1);
         if (!entry) return std::unexpected(entry.error());
@@ -64,6 +50,20 @@ Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, 
 }
 
 } // namespace
+
+Result<LocalObject> detail::open_object(RemoteBackend& backend, const std::string& key,
+                                        const std::filesystem::path& tmp_dir) {
+    auto local = backend.open_local(key);
+    if (local || local.error().kind != ErrorKind::unsupported) return local;
+    auto tmp = util::TempFile::create(tmp_dir);
+    if (!tmp) return std::unexpected(tmp.error());
+    if (auto g = backend.get(key, tmp->path()); !g) return std::unexpected(g.error());
+    LocalObject obj;
+    auto fd = util::open_regular(tmp->path(), util::FollowLinks::no, &obj.size);
+    if (!fd) return std::unexpected(fd.error());
+    obj.fd = std::move(*fd);
+    return obj;
+}
 
 Result<PushResult> push_entry(const store::Store& store, RemoteBackend& backend, const store::Entry& entry) {
     auto set = store.input_set_of(entry.k1, entry.k2);

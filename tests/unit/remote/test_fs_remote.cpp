@@ -7,6 +7,9 @@
 
 #include "remote_test_support.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -291,4 +294,34 @@ TEST_CASE("fs remote: the file:// scheme and read-only specs", "[fs_remote]") {
     auto bad = Registry::instance().create(RemoteSpec{"file://otherhost/x", {}, false});
     REQUIRE_FALSE(bad);
     CHECK(bad.error().kind == ErrorKind::config);
+}
+
+TEST_CASE("fs remote: a listing does not descend below the longest key", "[fs_remote]") {
+    // Another writer may nest folders without end; no key can live that deep.
+    TempDir root("kache-fsr-root"), work("kache-fsr-work");
+    auto b = make_backend(root.path());
+    write_file(work / "x", "x");
+    REQUIRE(b->put("v1/packs/ok.pack", work / "x", Overwrite::no));
+    std::string deep = "v1/packs";
+    int fd = ::open(root.path().c_str(), O_RDONLY | O_DIRECTORY);
+    REQUIRE(fd >= 0);
+    for (const char* c : {"v1", "packs"}) {
+        int next = ::openat(fd, c, O_RDONLY | O_DIRECTORY);
+        ::close(fd);
+        fd = next;
+    }
+    for (int i = 0; i < 600; ++i) { // 600 levels of "d/": 1200 bytes of key
+        REQUIRE(::mkdirat(fd, "d", 0755) == 0);
+        int next = ::openat(fd, "d", O_RDONLY | O_DIRECTORY);
+        ::close(fd);
+        REQUIRE(next >= 0);
+        fd = next;
+    }
+    int f = ::openat(fd, "deep.pack", O_WRONLY | O_CREAT, 0644);
+    REQUIRE(f >= 0);
+    ::close(f);
+    ::close(fd);
+    auto all = b->list("");
+    REQUIRE(all);
+    CHECK(keys_of(*all) == std::vector<std::string>{"v1/packs/ok.pack"});
 }

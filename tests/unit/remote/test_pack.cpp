@@ -473,3 +473,77 @@ TEST_CASE("pack: unpack tells the digest cache what it hashed, so a first hit do
     }
     CHECK(big > 0);
 }
+
+TEST_CASE("pack: one blob named by many outputs counts once per output against the bound", "[pack]") {
+    // A restore writes every output (a link, or a copy where linking is not allowed), so
+    // a blob just under the bound, named by many outputs, would fill the target dir.
+    TempDir dir("kache-pack");
+    auto a = open_store(dir / "a");
+    Contents contents;
+    auto e = make_entry(a, contents, /*big_blobs=*/true); // a 1 MiB rlib
+    const auto rlib = e.outputs[0];
+    for (int i = 0; i < 4; ++i)
+        e.outputs.push_back({"copy" + std::to_string(i) + ".rlib", rlib.blob, rlib.size, 0644, false});
+    e.k2 = hash::of("k2 of the fan-out entry");
+    REQUIRE(a.write_entry(e));
+    REQUIRE(pack(a, e, dir / "fan.pack"));
+    auto b = open_store(dir / "b");
+    // 5 outputs of 1 MiB each: over a 4 MiB bound, though the distinct blobs are under it.
+    const auto limits = PackLimits::for_max_size(16ull << 20);
+    REQUIRE(limits.max_total_bytes == (4ull << 20));
+    auto r = unpack(b, dir / "fan.pack", e.k2, limits);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::corrupt);
+    CHECK(r.error().message.find("larger than a pack may be") != std::string::npos);
+    CHECK(tmp_leftovers(b).empty());
+    CHECK_FALSE(b.has_entry(e.k2));
+    CHECK(unpack(b, dir / "fan.pack", e.k2, PackLimits::for_max_size(64ull << 20)));
+}
+
+TEST_CASE("pack: a file larger than its contents can compress to is refused unread", "[pack]") {
+    TempDir dir("kache-pack");
+    auto a = open_store(dir / "a");
+    Contents contents;
+    auto e = make_entry(a, contents, /*big_blobs=*/false);
+    REQUIRE(pack(a, e, dir / "good.pack"));
+    auto b = open_store(dir / "b");
+    const auto limits = PackLimits::for_max_size(4ull << 20); // a pack may hold 1 MiB
+    // zstd skippable frames decompress to nothing: 4 MiB of them after a good pack, more
+    // than the 1 MiB of blobs and 1.1 MiB of framing it may hold can compress to.
+    std::string skip;
+    put_u32(skip, 0x184D2A50);
+    put_u32(skip, (1u << 20) - 8);
+    skip.resize(1u << 20, '\0');
+    std::string padded = read_file(dir / "good.pack") + skip + skip + skip + skip;
+    write_file(dir / "padded.pack", padded);
+    auto r = unpack(b, dir / "padded.pack", e.k2, limits);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::corrupt);
+    CHECK(r.error().message.find("larger than its contents can compress to") != std::string::npos);
+    CHECK_FALSE(b.has_entry(e.k2));
+    CHECK(unpack(b, dir / "good.pack", e.k2, limits));
+}
+
+TEST_CASE("pack: a frame that asks for a window larger than ours is refused", "[pack]") {
+    TempDir dir("kache-pack");
+    auto a = open_store(dir / "a");
+    Contents contents;
+    auto e = make_entry(a, contents, /*big_blobs=*/false);
+    const std::string body = raw_body(store::serialize_entry(e), blobs_of(e, contents));
+    // Streamed with no size pledged, so the frame header declares the full 128 MiB window:
+    // every reading thread would allocate that much.
+    std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, 27);
+    std::string out(ZSTD_compressBound(body.size()) + 1024, '\0');
+    ZSTD_inBuffer in{body.data(), body.size(), 0};
+    ZSTD_outBuffer o{out.data(), out.size(), 0};
+    REQUIRE_FALSE(ZSTD_isError(ZSTD_compressStream2(cctx.get(), &o, &in, ZSTD_e_continue)));
+    ZSTD_inBuffer none{nullptr, 0, 0};
+    REQUIRE(ZSTD_compressStream2(cctx.get(), &o, &none, ZSTD_e_end) == 0);
+    out.resize(o.pos);
+    auto b = open_store(dir / "b");
+    expect_rejected(b, dir / "wide.pack", out, e.k2, "a 128 MiB window");
+    // The same body with an ordinary window unpacks.
+    write_file(dir / "narrow.pack", zstd_compress(body));
+    CHECK(unpack(b, dir / "narrow.pack", e.k2));
+}

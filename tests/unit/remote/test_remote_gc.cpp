@@ -10,6 +10,10 @@
 #include "../../../lib/remote/iso_time.hpp"
 #include "remote_test_support.hpp"
 
+#include <sys/resource.h>
+
+#include <csignal>
+
 using namespace kache;
 using namespace kache::remote;
 using kache::remote::test::TempDir;
@@ -289,4 +293,39 @@ TEST_CASE("remote gc: a settled day's access objects become one", "[remote][gc]"
         REQUIRE(shorter);
         CHECK(shorter->victims.size() == 2);
     }
+}
+
+TEST_CASE("access log: an oversized access object in a shared directory is refused before it is copied",
+          "[remote_gc]") {
+    // Another writer can put a huge (or sparse) file at a machine's access key; it is refused
+    // by its size, read in place, with nothing written to the temp folder.
+    Remote r;
+    const std::string key = access_key(k_today, k_machine_a);
+    fs::create_directories((r.root() / key).parent_path());
+    {
+        std::FILE* f = std::fopen((r.root() / key).c_str(), "w");
+        REQUIRE(f);
+        std::fclose(f);
+    }
+    fs::resize_file(r.root() / key, 1ull << 30); // 1 GiB, sparse
+    // Any copy of it would pass this file size limit and fail with EFBIG (SIGXFSZ ignored).
+    struct rlimit old_limit{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old_limit;
+    small.rlim_cur = 64ull << 20;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    auto used = read_access(*r.b, key, r.tmp());
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    REQUIRE_FALSE(used);
+    INFO(used.error().message);
+    CHECK(used.error().message.find("is larger than") != std::string::npos);
+    CHECK(fs::is_empty(r.tmp()));
+    // A GC reads the listing's size first and skips it with a warning.
+    auto opt = r.options();
+    opt.dry_run = true;
+    auto report = gc(*r.b, opt);
+    REQUIRE(report);
+    CHECK(report->warnings.size() == 1);
 }
