@@ -93,6 +93,13 @@ public:
     };
     Result<Stamped> digest_stamped(const std::filesystem::path& path);
 
+    // The digest of path's contents as they are under stamp st (taken by the caller):
+    // ErrorKind::conflict when the file was read and no longer had that stamp (a write
+    // between the stat and the read would otherwise pair new bytes with the old stamp,
+    // which then passes for "unchanged since before the compile").
+    Result<Digest> digest_under(const std::filesystem::path& path, const util::FileStamp& st,
+                                bool ignore_ctime = false);
+
     // Records that the file at path, as it is now, has digest d (used right after
     // kache itself wrote the file, so the digest is known without reading it).
     void remember(const std::filesystem::path& path, const Digest& d);
@@ -105,7 +112,6 @@ public:
     const Digest* known(const util::FileStamp& st) const;
 
 private:
-    Result<Digest> digest_at(const std::filesystem::path& path, const util::FileStamp& st, bool ignore_ctime);
     std::filesystem::path entry_path(const util::FileStamp& st) const;
     void store(const util::FileStamp& st, const Digest& d);
     // Digests already trusted in this process, by stamp: a file the key and an

@@ -146,16 +146,29 @@ fs::path FileHashCache::entry_path(const util::FileStamp& st) const {
     return sharded_path(dir_, {}, of(id));
 }
 
+namespace {
+// Whether the file at path still has stamp st after it was read (the ctime aside for
+// store blobs): ErrorKind::conflict if not.
+Result<void> still(const fs::path& path, const util::FileStamp& st, bool ignore_ctime) {
+    auto after = util::stamp(path);
+    if (!after) return std::unexpected(after.error());
+    util::FileStamp a = *after;
+    if (ignore_ctime) a.ctime_ns = st.ctime_ns;
+    if (!(a == st)) return fail(ErrorKind::conflict, path.string() + " changed while it was read");
+    return ok();
+}
+} // namespace
+
 Result<Digest> FileHashCache::digest(const fs::path& path, bool ignore_ctime) {
     auto st = util::stamp(path);
     if (!st) return std::unexpected(st.error());
-    return digest_at(path, *st, ignore_ctime);
+    return digest_under(path, *st, ignore_ctime);
 }
 
 Result<FileHashCache::Stamped> FileHashCache::digest_stamped(const fs::path& path) {
     auto st = util::stamp(path);
     if (!st) return std::unexpected(st.error());
-    auto d = digest_at(path, *st, false);
+    auto d = digest_under(path, *st, false);
     if (!d) return std::unexpected(d.error());
     return Stamped{*d, *st};
 }
@@ -171,13 +184,15 @@ void FileHashCache::learn(const util::FileStamp& st, const Digest& d) {
     known_.push_back({st, d});
 }
 
-Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileStamp& st, bool ignore_ctime) {
+Result<Digest> FileHashCache::digest_under(const fs::path& path, const util::FileStamp& st, bool ignore_ctime) {
     if (auto* d = known(st)) return *d;
     if (st.size < k_min_cached_size) {
         auto d = of_file(path);
+        if (!d) return d;
+        if (auto same = still(path, st, ignore_ctime); !same) return std::unexpected(same.error());
         // Any write after st was taken gives the file a newer mtime or ctime (past
         // the racy window), so it cannot answer to st again.
-        if (d && st.changed_before(util::now_ns() - racy_window_ns_)) learn(st, *d);
+        if (st.changed_before(util::now_ns() - racy_window_ns_)) learn(st, *d);
         return d;
     }
     fs::path entry = entry_path(st);
@@ -200,9 +215,9 @@ Result<Digest> FileHashCache::digest_at(const fs::path& path, const util::FileSt
     // Re-stat: if the file changed while we read it, do not remember anything.
     // The ctime counts too: an in-place write with the mtime put back (`cp -p`,
     // `touch -d`) moves only the ctime, and may do so again within its tick.
+    if (auto same = still(path, st, ignore_ctime); !same) return std::unexpected(same.error());
     std::int64_t last_change = ignore_ctime ? st.mtime_ns : std::max(st.mtime_ns, st.ctime_ns);
-    auto after = util::stamp(path);
-    if (after && *after == st && last_change < util::now_ns() - racy_window_ns_) {
+    if (last_change < util::now_ns() - racy_window_ns_) {
         store(st, *d);
         if (!ignore_ctime) learn(st, *d);
     }

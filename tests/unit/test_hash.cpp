@@ -365,3 +365,33 @@ TEST_CASE("hash: FileHashCache's in-process answers follow a same-size rewrite o
     CHECK(*d2 == hash::of(v2));
     CHECK(*d2 != *d1);
 }
+
+TEST_CASE("hash: a file written between its stat and its read is not paired with the old stamp",
+          "[hash][hashcache]") {
+    // The recorder stats an input, checks that stamp against the compile's start, and
+    // records the digest: new bytes under the old stamp would pass for "unchanged" and
+    // be served for the old outputs.
+    TempDir dir;
+    fs::create_directories(dir / "tmp");
+    hash::FileHashCache cache(dir / "cache", dir / "tmp", k_no_racy_window);
+    for (std::size_t size : {std::size_t(100), std::size_t(100 * 1024)}) {
+        INFO("size " << size);
+        fs::path f = dir / ("src" + std::to_string(size) + ".rs");
+        write_file(f, kache::test::random_bytes(size, 1));
+        age_file(f, 7200);
+        auto st = util::stamp(f);
+        REQUIRE(st);
+        ::usleep(20'000);
+        const std::string v2 = kache::test::random_bytes(size, 2);
+        write_file(f, v2); // the write lands after the stat, before the read
+        auto d = cache.digest_under(f, *st);
+        REQUIRE_FALSE(d);
+        CHECK(d.error().kind == ErrorKind::conflict);
+        // Under the stamp it has now, the file reads as what it holds.
+        auto now = util::stamp(f);
+        REQUIRE(now);
+        auto d2 = cache.digest_under(f, *now);
+        REQUIRE(d2);
+        CHECK(*d2 == hash::of(v2));
+    }
+}
