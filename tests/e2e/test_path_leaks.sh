@@ -47,9 +47,14 @@ unset RUSTFLAGS
 export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 command -v rustup >/dev/null 2>&1 && export RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 real_cargo=$(rustup which cargo 2>/dev/null || readlink -f "$(command -v cargo)")
-mkdir -p "$TEST_TMP/cargo-bin"
-ln "$real_cargo" "$TEST_TMP/cargo-bin/cargo" 2>/dev/null || cp "$real_cargo" "$TEST_TMP/cargo-bin/cargo"
-export PATH=$TEST_TMP/cargo-bin:$PATH
+# link_cargo DIR: cargo at DIR/cargo.
+link_cargo() {
+  mkdir -p "$1"
+  ln "$real_cargo" "$1/cargo" 2>/dev/null || cp "$real_cargo" "$1/cargo"
+}
+link_cargo "$TEST_TMP/cargo-bin"
+base_path=$PATH
+export PATH=$TEST_TMP/cargo-bin:$base_path
 
 # sdk_line DIR: what DIR's sdk program prints.
 sdk_line() { "$1/target/debug/sdk" || fail "$1/target/debug/sdk failed"; }
@@ -74,7 +79,11 @@ c1=$(new_workspace tmp-one/ws pathenv)
 c2=$(new_workspace tmp-two/ws pathenv)
 h3=$TEST_TMP/h3 t2=$TEST_TMP/t2
 mkdir -p "$h3" "$t2"
+# cargo below the common home: the same path relative to it whatever TMPDIR is.
+link_cargo "$h3/cargo-bin"
+export PATH=$h3/cargo-bin:$base_path
 TMPDIR=/tmp KACHE_E2E_SDK_DIR=/tmp/sdk HOME="$h3" kcargo "$c1" build
 assert_eq "$(sdk_line "$c1")" "sdk=/tmp/sdk" "sdk with TMPDIR=/tmp"
 TMPDIR=$t2 KACHE_E2E_SDK_DIR=$t2/sdk HOME="$h3" kcargo "$c2" build
 assert_eq "$(sdk_line "$c2")" "sdk=$t2/sdk" "sdk with TMPDIR=$t2 (an entry holding /tmp/sdk was served)"
+assert_compiled_set 'pathenv:sdk' "the other TMPDIR: only the program holding a path below TMPDIR"
