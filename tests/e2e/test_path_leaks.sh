@@ -10,7 +10,7 @@
 #       "/tmp" stays shared;
 #   (c) the same with TMPDIR=/tmp against another TMPDIR.
 # Nothing is written below /root: HOME=/root is only a value here, and the
-# toolchain is reached through CARGO_HOME and RUSTUP_HOME as before.
+# toolchain stays where it is (cargo runs from a link in the test directory).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # has_bytes FILE TEXT: the file holds TEXT verbatim.
