@@ -79,6 +79,7 @@ struct Invocation {
     bool incremental = false;             // -C incremental=... was given
     bool test = false;                    // --test
     bool user_remap_scope = false;        // --remap-path-scope given by the user
+    bool user_remap_prefix = false;       // --remap-path-prefix (-Z remap-cwd-prefix) given by the user
 
     // Why this invocation cannot be cached (then the wrapper execs the compiler
     // untouched), or nullopt for a primary compile kache handles.

@@ -135,10 +135,15 @@ void apply(Invocation& inv, const std::string& flag, const std::string& value) {
     else if (flag == "--pretty" || flag == "--unpretty") inv.passthrough_reason = flag;
     else if (flag == "-Z") {
         if (value.rfind("unpretty", 0) == 0) inv.passthrough_reason = "-Z unpretty";
+        else if (value.rfind("remap-cwd-prefix", 0) == 0) inv.user_remap_prefix = true;
+        else if (value.rfind("remap-path-scope", 0) == 0) inv.user_remap_scope = true;
         else if (value.rfind("self-profile", 0) == 0 || value.rfind("dump-", 0) == 0 ||
                  value.rfind("time-passes", 0) == 0 || value.rfind("ls", 0) == 0)
             inv.passthrough_reason = "-Z " + value + " has side outputs";
     } else if (flag == "--remap-path-scope") inv.user_remap_scope = true;
+    // rustc lets the last matching prefix win: the user's would override kache's and
+    // leave a checkout-derived path in the outputs that no scan can recognise.
+    else if (flag == "--remap-path-prefix") inv.user_remap_prefix = true;
     else if (flag == "--target-dir") inv.passthrough_reason = "--target-dir";
 }
 

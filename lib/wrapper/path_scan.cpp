@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -15,7 +16,10 @@ namespace kache::wrapper {
 namespace {
 
 // Directories every Linux machine has, named by std, libc and ordinary crates
-// on their own: their presence in an output says nothing about this checkout.
+// on their own ("/tmp" alone, as std::env::temp_dir holds it). A root that is one
+// of them (HOME=/root, TMPDIR=/tmp) is still looked for, but only as a directory
+// with something below it ("/root/..."): the name alone says nothing about this
+// checkout, a path below it may be this machine's.
 inline constexpr std::array<std::string_view, 29> k_system_dirs = {
     "/bin",       "/boot",      "/dev",      "/etc",         "/home",     "/lib",      "/lib32",     "/lib64",
     "/libx32",    "/media",     "/mnt",      "/opt",         "/proc",     "/root",     "/run",      "/sbin",
@@ -31,6 +35,10 @@ bool is_path_char(unsigned char c) {
 
 bool one_component(std::string_view root) { return root.find('/', 1) == std::string_view::npos; }
 
+bool is_system_dir(std::string_view root) {
+    return std::find(k_system_dirs.begin(), k_system_dirs.end(), root) != k_system_dirs.end();
+}
+
 // Bytes read at a time: small enough that the chunk the store just hashed is still in
 // the CPU cache when it is scanned. A chunk keeps the tail of the one before, so a root
 // split across two reads is still seen.
@@ -39,11 +47,14 @@ inline constexpr std::size_t k_scan_chunk_bytes = 1 << 17;
 // Whether root occurs in data at `at` as contains_root counts it; with more_follows, a
 // hit that ends at the end of data, or runs past it, is left for the next chunk (the
 // byte after it is not known yet). data[at - 1], when at > 0, is the byte before it.
-bool root_at(std::string_view data, std::size_t at, std::string_view root, bool more_follows) {
+// slash_only: the root counts only when a '/' follows it (a system directory's name).
+bool root_at(std::string_view data, std::size_t at, std::string_view root, bool more_follows, bool slash_only) {
     std::size_t end = at + root.size();
     if (end > data.size() || std::memcmp(data.data() + at, root.data(), root.size()) != 0) return false;
-    bool end_ok = end == data.size() ? !more_follows
-                                     : data[end] == '/' || !is_path_char(static_cast<unsigned char>(data[end]));
+    bool end_ok = false;
+    if (end == data.size()) end_ok = !more_follows && !slash_only;
+    else if (data[end] == '/') end_ok = true;
+    else end_ok = !slash_only && !is_path_char(static_cast<unsigned char>(data[end]));
     // A one-component root ("/build") must also start a path: "library/std/src"
     // does not hold the root "/src". A longer one is specific enough on its own.
     bool start_ok = !one_component(root) || at == 0 || !is_path_char(static_cast<unsigned char>(data[at - 1]));
@@ -52,8 +63,10 @@ bool root_at(std::string_view data, std::size_t at, std::string_view root, bool 
 
 } // namespace
 
-RootScanner::RootScanner(std::vector<key::Root> roots) : roots_(std::move(roots)), seen_(roots_.size(), false) {
+RootScanner::RootScanner(std::vector<key::Root> roots)
+    : roots_(std::move(roots)), seen_(roots_.size(), false), slash_only_(roots_.size(), false) {
     for (std::size_t i = 0; i < roots_.size(); ++i) {
+        slash_only_[i] = is_system_dir(roots_[i].path);
         // Every root is absolute; one that is not cannot be looked for by its '/': assume it is there.
         if (!roots_[i].path.starts_with('/')) seen_[i] = true;
         else ++left_;
@@ -96,7 +109,7 @@ void RootScanner::scan(std::string_view data, std::size_t from, bool more_follow
         if (!hit) return;
         std::size_t at = static_cast<std::size_t>(static_cast<const char*>(hit) - data.data());
         for (std::size_t i = 0; i < roots_.size(); ++i) {
-            if (seen_[i] || !root_at(data, at, roots_[i].path, more_follows)) continue;
+            if (seen_[i] || !root_at(data, at, roots_[i].path, more_follows, slash_only_[i])) continue;
             seen_[i] = true;
             --left_;
         }
@@ -112,18 +125,16 @@ std::vector<key::Root> RootScanner::found() const {
 }
 
 std::vector<key::Root> specific_roots(const key::PathMap& paths) {
-    std::vector<key::Root> out;
-    for (auto& r : paths.roots()) {
-        if (std::find(k_system_dirs.begin(), k_system_dirs.end(), r.path) != k_system_dirs.end()) continue;
-        out.push_back(r);
-    }
-    return out;
+    // Every root: one that is a system directory is matched with a '/' after it
+    // (RootScanner), never left out, or HOME=/root would never mark an entry.
+    return paths.roots();
 }
 
 bool contains_root(std::string_view data, std::string_view root) {
     if (root.empty()) return false;
+    bool slash_only = is_system_dir(root);
     for (std::size_t at = data.find(root.front()); at != std::string_view::npos; at = data.find(root.front(), at + 1))
-        if (root_at(data, at, root, false)) return true;
+        if (root_at(data, at, root, false, slash_only)) return true;
     return false;
 }
 

@@ -29,14 +29,16 @@ namespace kache::wrapper {
 // Largest output scanned; a larger (or unreadable) one counts as holding every root.
 inline constexpr std::uint64_t k_max_scanned_output_bytes = 4ull << 30;
 
-// The roots whose raw path in an output means "this checkout". Left out: a
-// root of one component or a well-known system directory ("/tmp", "/root",
-// "/home"), which the standard library and ordinary crates carry on their own
-// (std::env::temp_dir holds "/tmp").
+// The roots whose raw path in an output means "this checkout": all of them.
+// One that is a well-known system directory ("/tmp", "/root", "/home"), which
+// the standard library and ordinary crates name on their own (std::env::temp_dir
+// holds "/tmp"), counts only with a '/' after it (contains_root).
 std::vector<key::Root> specific_roots(const key::PathMap& paths);
 
 // True when root (absolute, no trailing '/') occurs in data followed by '/',
-// a character that cannot continue a path, or the end of data.
+// a character that cannot continue a path, or the end of data; a root that is
+// a system directory only when followed by '/'. A root of one component must
+// also start a path (the byte before it cannot continue one).
 bool contains_root(std::string_view data, std::string_view root);
 
 // Finds roots in a stream of chunks, as contains_root does, in one pass over the
@@ -59,6 +61,7 @@ private:
 
     std::vector<key::Root> roots_;
     std::vector<bool> seen_;
+    std::vector<bool> slash_only_; // a system directory: counts only with a '/' after it
     std::size_t left_ = 0;   // roots not seen yet: none left, nothing to scan
     std::size_t keep_ = 0;   // tail carried to the next chunk: the longest root and the byte before it
     std::unique_ptr<char[]> buf_;

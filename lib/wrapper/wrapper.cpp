@@ -83,7 +83,10 @@ public:
         c_.hashes.emplace(c_.store->hash_cache_dir(), c_.store->tmp_dir());
 
         c_.paths = key::roots_for(c_.inv, c_.cwd);
-        c_.remapped = !c_.inv.user_remap_scope;
+        // The user's own remapping turns kache's off: K1 then holds the raw roots, so
+        // the entry is served only to the same paths (a user's prefix would win over
+        // kache's and its outputs would carry paths derived from this checkout).
+        c_.remapped = !c_.inv.user_remap_scope && !c_.inv.user_remap_prefix;
 
         auto identity = key::toolchain_identity(c_.prefix, c_.store->toolchain_dir(), c_.store->tmp_dir());
         if (!identity) return fallback(identity.error().message);

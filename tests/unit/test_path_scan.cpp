@@ -42,15 +42,34 @@ TEST_CASE("a root matches only as a whole path prefix", "[path_scan]") {
     CHECK_FALSE(contains_root("library/std/build/x", "/build"));
 }
 
-TEST_CASE("generic roots are not scanned", "[path_scan]") {
+TEST_CASE("every root is scanned, a system directory only with a path below it", "[path_scan]") {
+    // HOME=/root (root in a container): an env! value under it must still mark the entry.
     auto paths = roots_of({{"cwd", "/home/alice/ws"},
                            {"target", "/home/alice/ws/target"},
                            {"cargo", "/root/.cargo"},
                            {"home", "/root"},
                            {"tmp", "/tmp"}});
-    CHECK(names(wrapper::specific_roots(paths)) == std::vector<std::string>{"cargo", "cwd", "target"});
+    CHECK(names(wrapper::specific_roots(paths)) ==
+          std::vector<std::string>{"cargo", "cwd", "home", "target", "tmp"});
     auto docker = roots_of({{"cwd", "/app"}, {"home", "/home"}, {"tmp", "/var/tmp"}});
-    CHECK(names(wrapper::specific_roots(docker)) == std::vector<std::string>{"cwd"});
+    CHECK(names(wrapper::specific_roots(docker)) == std::vector<std::string>{"cwd", "home", "tmp"});
+
+    using wrapper::contains_root;
+    CHECK(contains_root("sdk=/root/sdk", "/root"));
+    CHECK(contains_root("/root/", "/root"));
+    CHECK(contains_root(std::string("\0/tmp/x\0", 8), "/tmp"));
+    // The name alone, as std and ordinary crates carry it, is not this machine's.
+    CHECK_FALSE(contains_root("/root", "/root"));
+    CHECK_FALSE(contains_root("dir \"/root\" here", "/root"));
+    CHECK_FALSE(contains_root(std::string("x\0/tmp\0y", 8), "/tmp"));
+    CHECK_FALSE(contains_root("/rootfs/x", "/root"));
+    CHECK_FALSE(contains_root("/tmpdir/x", "/tmp"));
+    // Still one component: it must start a path.
+    CHECK_FALSE(contains_root("chroot/x", "/root"));
+    CHECK_FALSE(contains_root("var/tmp/x", "/tmp"));
+    // A longer system directory follows the same rule.
+    CHECK(contains_root("/var/tmp/x", "/var/tmp"));
+    CHECK_FALSE(contains_root("/var/tmp", "/var/tmp"));
 }
 
 TEST_CASE("roots are found in a file, across read chunks", "[path_scan]") {
@@ -126,11 +145,13 @@ std::vector<std::string> scan_in_chunks(std::string_view data, const std::vector
 } // namespace
 
 TEST_CASE("the streaming scan agrees with contains_root wherever the chunks are cut", "[path_scan]") {
-    std::vector<key::Root> roots = {{"cwd", "/work/ws"}, {"build", "/build"}, {"target", "/work/ws/target"}};
+    std::vector<key::Root> roots = {
+        {"cwd", "/work/ws"}, {"build", "/build"}, {"target", "/work/ws/target"}, {"home", "/root"}};
     std::vector<std::string> samples = {
         "x/work/ws/y",      "/work/wsx /work/ws", "/work/ws2",       "a/build/x",  "lib/build",
         " /build",          "/buil",              "/work/ws/target", "/work/w",    "//build//work/ws/targetx",
         "\"/work/ws\"",     "",                   "/",               "a/build",    "/work/ws/target/",
+        "/root",            "/root/",             " /root x",        "a/root/b",   "x /root/sdk",
     };
     for (auto& s : samples) {
         std::vector<std::string> want;

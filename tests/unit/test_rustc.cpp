@@ -316,10 +316,15 @@ TEST_CASE("rustc: --remap-path-scope marks user_remap_scope", "[rustc]") {
     CHECK(sep.user_remap_scope);
     CHECK(has_arg(sep, "--remap-path-scope", "object"));
     CHECK(parse_ok(with(base_args(), {"--remap-path-scope=macro,diagnostics"})).user_remap_scope);
-    // A user's own --remap-path-prefix is just an option.
+    // A user's own --remap-path-prefix is cached, and marked: kache's remapping is then off.
+    CHECK_FALSE(parse_ok(base_args()).user_remap_prefix);
     auto prefix = parse_ok(with(base_args(), {"--remap-path-prefix", "/home/u=/src"}));
     CHECK_FALSE(prefix.user_remap_scope);
+    CHECK(prefix.user_remap_prefix);
     CHECK_FALSE(prefix.passthrough_reason);
+    CHECK(parse_ok(with(base_args(), {"--remap-path-prefix=/home/u=/src"})).user_remap_prefix);
+    CHECK(parse_ok(with(base_args(), {"-Zremap-cwd-prefix=."})).user_remap_prefix);
+    CHECK(parse_ok(with(base_args(), {"-Z", "remap-path-scope=object"})).user_remap_scope);
 }
 
 TEST_CASE("rustc: value-less flags and the codegen option name", "[rustc]") {
