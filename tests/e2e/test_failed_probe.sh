@@ -18,8 +18,8 @@ assert_eq "$(run_probe_app "$plain")" "$want" "the probes' answers without kache
 note "with kache, empty store"
 ws=$(new_workspace ws probe)
 kcargo "$ws" build
-assert_eq "$(count_probe_compiles)" 2 "both probes compiled on the first build"
 assert_eq "$(run_probe_app "$ws")" "$want" "the probes' answers with kache from an empty store (the failed probe replayed for the second?)"
+assert_eq "$(count_probe_compiles)" 2 "both probes compiled on the first build"
 
 note "with kache, after cargo clean"
 pcargo "$ws" clean
