@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kache::wrapper {
@@ -70,14 +71,26 @@ struct Context {
 
 // ---- lookup.cpp
 
-// The entry of the newest input set recorded under k1 whose files (by content)
-// and env-dep variables (by value) match now; nullopt on a miss. Corrupt
-// manifests or entries are warned about and treated as a miss. On a miss, *why
-// (if given) says which: events::k_miss_new, k_miss_inputs_changed, or a note.
-// With a memo, files whose stamps it vouches for are not hashed again.
+// The invocation's source file (the crate root as rustc was given it) in the
+// form an input set lists it: rustc's dep-info names it as given, and the
+// recorder normalizes dep-info paths so.
+std::string source_in_set(const key::PathMap& paths, const rustc::Invocation& inv);
+
+// True when set lists source (source_in_set's form). A set that does not says
+// nothing of the source's content (a failed compile that wrote no dep-info, a
+// set planted in a remote): it is neither recorded nor matched.
+bool lists_source(const key::InputSet& set, std::string_view source);
+
+// The entry of the newest input set recorded under k1 that lists source and
+// whose files (by content) and env-dep variables (by value) match now; nullopt
+// on a miss. Corrupt manifests or entries are warned about and treated as a
+// miss. On a miss, *why (if given) says which: events::k_miss_new,
+// k_miss_inputs_changed, or a note. With a memo, files whose stamps it vouches
+// for are not hashed again.
 std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHashCache& hashes,
                                        const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1,
-                                       std::string* why = nullptr, const key::SetMemo* memo = nullptr);
+                                       std::string_view source, std::string* why = nullptr,
+                                       const key::SetMemo* memo = nullptr);
 
 // Restores the entry matching ctx.k1, if any: the exit status to give cargo, or
 // nullopt to compile. A corrupt entry is removed (and its bad blobs) first.

@@ -36,7 +36,9 @@ bool env_matches(const std::string& name, const std::optional<std::string>& valu
 // is hashed (through the stat-keyed cache), and the memo is rewritten when the
 // set matched.
 bool set_matches(const key::InputSet& set, hash::FileHashCache& hashes, const key::PathMap& paths,
-                 const fs::path& cwd, const hash::Digest& k1, const key::SetMemo* memo) {
+                 const fs::path& cwd, const hash::Digest& k1, std::string_view source, const key::SetMemo* memo) {
+    // Before any stat: string comparisons only.
+    if (!lists_source(set, source)) return false;
     for (auto& [name, value] : set.env)
         if (!env_matches(name, value, paths)) return false;
     hash::Digest k2;
@@ -153,9 +155,18 @@ void drop_corrupt(store::Store& store, const store::Entry& e) {
 
 } // namespace
 
+std::string source_in_set(const key::PathMap& paths, const rustc::Invocation& inv) {
+    return paths.normalize(inv.source);
+}
+
+bool lists_source(const key::InputSet& set, std::string_view source) {
+    if (source.empty()) return false;
+    return std::any_of(set.files.begin(), set.files.end(), [&](const key::InputFile& f) { return f.path == source; });
+}
+
 std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHashCache& hashes,
                                        const key::PathMap& paths, const fs::path& cwd, const hash::Digest& k1,
-                                       std::string* why, const key::SetMemo* memo) {
+                                       std::string_view source, std::string* why, const key::SetMemo* memo) {
     auto manifest = store.read_manifest(k1);
     if (!manifest) {
         bool corrupt = manifest.error().kind == ErrorKind::corrupt;
@@ -165,7 +176,7 @@ std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHash
     }
     if (why) *why = events::k_miss_inputs_changed;
     for (auto& set : manifest->sets) { // newest first
-        if (!set_matches(set, hashes, paths, cwd, k1, memo)) continue;
+        if (!set_matches(set, hashes, paths, cwd, k1, source, memo)) continue;
         auto entry = store.read_entry(key::result_key(k1, set));
         if (entry) return std::move(*entry);
         if (entry.error().kind == ErrorKind::corrupt) warn(entry.error().message + " (ignored)");
@@ -176,7 +187,8 @@ std::optional<store::Entry> find_entry(const store::Store& store, hash::FileHash
 
 std::optional<int> try_hit(Context& c) {
     key::SetMemo memo(c.store->seen_dir());
-    auto entry = find_entry(*c.store, *c.hashes, c.paths, c.cwd, c.k1, &c.miss_reason, &memo);
+    auto entry = find_entry(*c.store, *c.hashes, c.paths, c.cwd, c.k1, source_in_set(c.paths, c.inv), &c.miss_reason,
+                            &memo);
     if (!entry) return std::nullopt;
     if (auto restored = restore(c, *entry); !restored) {
         warn("cannot restore " + c.crate + " from the cache (" + restored.error().message + "); compiling");

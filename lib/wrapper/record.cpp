@@ -139,12 +139,17 @@ private:
         fs::path dir = c_.out_dir();
         fs::path dep_path = private_dep_info_.empty() ? dir / c_.inv.dep_info_name() : private_dep_info_;
         auto dep_text = util::read_file_bounded(dep_path, k_max_dep_info_bytes);
+        if (!dep_text && result.exit_code != 0 && dep_text.error().kind == ErrorKind::not_found)
+            return unlisted_source(result.exit_code);
         if (!dep_text) return std::unexpected(dep_text.error());
         auto dep = rustc::parse_dep_info(*dep_text);
         if (!dep) return std::unexpected(dep.error());
 
         auto set = input_set(*dep, start_ns);
         if (!set) return std::unexpected(set.error());
+        // The one input K1 names by path only: a set without it would match
+        // other code at that path.
+        if (!lists_source(*set, source_in_set(c_.paths, c_.inv))) return unlisted_source(result.exit_code);
         if (auto l = add_link_inputs(c_, link_args_, start_ns, *set); !l) return std::unexpected(l.error());
         auto outputs = result.exit_code == 0 ? c_.inv.expected_outputs() : std::vector<std::string>{};
 
@@ -182,6 +187,15 @@ private:
         remember_stamps(*set, entry.k2);
         recorded_set_ = *set;
         return entry.total_size();
+    }
+
+    // Not recorded, silently (run-and-forget): the dep-info does not name the
+    // source, as when rustc stops on a syntax error before writing it.
+    Result<std::uint64_t> unlisted_source(int exit_code) const {
+        if (exit_code != 0)
+            return fail(ErrorKind::unsupported,
+                        "compile failed (exit " + std::to_string(exit_code) + ") before writing dep-info, not cached");
+        return fail(ErrorKind::unsupported, "the dep-info does not name the source file " + c_.inv.source);
     }
 
     // The input set the dep-info names, refused (unsupported) when an input

@@ -22,6 +22,8 @@ struct Fixture {
     fs::path cwd = tmp / "ws";
     key::PathMap paths{{{"cwd", cwd.string()}}};
     hash::Digest k1 = hash::of("an invocation key");
+    // The invocation's crate root, as its sets list it.
+    std::string source = paths.normalize((cwd / "src/lib.rs").string());
 
     // The input set of the files as they are now (paths relative to cwd), as
     // the recorder would build it.
@@ -50,7 +52,7 @@ struct Fixture {
         return e.k2;
     }
 
-    std::optional<store::Entry> lookup() { return wrapper::find_entry(store, hashes, paths, cwd, k1); }
+    std::optional<store::Entry> lookup() { return wrapper::find_entry(store, hashes, paths, cwd, k1, source); }
 };
 
 } // namespace
@@ -150,15 +152,53 @@ TEST_CASE("lookup: a matching set whose entry is gone falls through to an older 
 TEST_CASE("lookup: a miss says why (for the event log)") {
     Fixture f;
     std::string why;
-    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, &why));
+    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, f.source, &why));
     CHECK(why == events::k_miss_new);
 
     write_file(f.cwd / "src/lib.rs", "fn main() {}\n");
     f.record(f.current_set({"src/lib.rs"}), "only");
     why.clear();
-    REQUIRE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, &why));
+    REQUIRE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, f.source, &why));
 
     write_file(f.cwd / "src/lib.rs", "fn main() { let _ = 1; }\n");
-    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, &why));
+    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, f.source, &why));
     CHECK(why == events::k_miss_inputs_changed);
+}
+
+TEST_CASE("lookup: a set that does not list the invocation's source never matches") {
+    Fixture f;
+    write_file(f.cwd / "src/lib.rs", "fn f( {}\n");
+    write_file(f.cwd / "src/util.rs", "pub fn helper() {}\n");
+    // A failed compile that wrote no dep-info, or a set planted in a remote:
+    // no files at all, or files that leave the source out, would match any
+    // code at the source's path.
+    f.record(f.current_set({}), "empty");
+    CHECK_FALSE(f.lookup());
+    f.record(f.current_set({"src/util.rs"}), "without the source");
+    std::string why;
+    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, f.source, &why));
+    CHECK(why == events::k_miss_inputs_changed);
+    // The same path in another spelling is another file to the set.
+    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, "src/util.rs"));
+    CHECK_FALSE(wrapper::find_entry(f.store, f.hashes, f.paths, f.cwd, f.k1, ""));
+
+    f.record(f.current_set({"src/lib.rs", "src/util.rs"}), "listed");
+    auto hit = f.lookup();
+    REQUIRE(hit);
+    CHECK(hit->crate == "listed");
+    write_file(f.cwd / "src/lib.rs", "pub fn g() {}\n");
+    CHECK_FALSE(f.lookup());
+}
+
+TEST_CASE("lookup: lists_source compares the set's paths with the source as the set spells it") {
+    key::InputSet set;
+    CHECK_FALSE(wrapper::lists_source(set, "src/lib.rs"));
+    set.files.push_back({"src/lib.rs", hash::of("x")});
+    CHECK(wrapper::lists_source(set, "src/lib.rs"));
+    CHECK_FALSE(wrapper::lists_source(set, "./src/lib.rs"));
+    CHECK_FALSE(wrapper::lists_source(set, ""));
+    rustc::Invocation inv;
+    inv.source = "/ws/src/lib.rs";
+    key::PathMap paths{{{"cwd", "/ws"}}};
+    CHECK(wrapper::source_in_set(paths, inv) == paths.normalize("/ws/src/lib.rs"));
 }
