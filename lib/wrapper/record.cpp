@@ -19,6 +19,13 @@ namespace kache::wrapper {
 
 namespace {
 
+// Whether rustc's errors say a file the code names could not be found or read:
+// E0583 (`mod x;` without x.rs, `#[path]`) or "couldn't read" (include!,
+// include_str!, include_bytes!), in plain or JSON form.
+bool names_missing_file(std::string_view err) {
+    return err.find("E0583") != std::string_view::npos || err.find("couldn't read") != std::string_view::npos;
+}
+
 class Recorder {
 public:
     explicit Recorder(Context& c) : c_(c) {}
@@ -69,7 +76,10 @@ public:
         // A failed compile is not cached, except a build-script probe (one that did
         // not ask for dep-info) failing with rustc's ordinary error status: its
         // failure is the answer the build script wants, and it depends only on its inputs.
-        bool cache_failure = !private_dep_info_.empty() && result->exit_code == 1;
+        // Not when a file the code names was missing or unreadable (a `mod x;` without
+        // x.rs, an include_str! of a missing file): rustc's dep-info cannot list a
+        // file it did not find, so its later creation would not be seen.
+        bool cache_failure = !private_dep_info_.empty() && result->exit_code == 1 && !names_missing_file(result->err);
         if (uncached_) {
             ev.reason = "not recorded: cannot create files in " + c_.out_dir().string();
         } else if (result->exit_code != 0 && !cache_failure) {
