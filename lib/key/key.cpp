@@ -293,7 +293,8 @@ std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::N
     for (auto& [name, value] : ctx.env) {
         if (name != "LIBRARY_PATH") continue;
         dirs.clear();
-        for (auto& d : rustc::library_path_dirs(value)) dirs.push_back(absolute_in(d, ctx.cwd).string());
+        for (auto& d : rustc::library_path_dirs(value))
+            dirs.push_back(absolute_in(d, ctx.cwd).lexically_normal().string());
         if (auto p = rustc::find_library(dirs, names, readable)) return fs::path(*p);
     }
     return std::nullopt;
@@ -359,7 +360,7 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
         if (found) {
             if (auto d = kb.content(*found, "native-lib"); !d) return std::unexpected(d.error());
         } else if (is_static) {
-            return fail(ErrorKind::unsupported, "static library '" + lib.name + "' is not in any -L directory");
+            return fail(ErrorKind::unsupported, "static library '" + lib.name + "' is not in any -L (or, linking, LIBRARY_PATH) directory");
         }
     }
     if (auto spec = target_spec_file(inv, ctx)) {
