@@ -144,8 +144,8 @@ struct LinkInputs {
     // rlibs, archives, `-l` libraries found in a `-L` directory, linker
     // scripts, version scripts, dynamic lists, `@` response files.
     std::vector<std::string> files;
-    // `-l` names found in no `-L` directory: the linker takes them from its own
-    // (system) search path.
+    // `-l` names found in no `-L` (or LIBRARY_PATH) directory: the linker takes
+    // them from its own (system) search path.
     std::vector<std::string> unresolved;
 };
 
@@ -156,6 +156,20 @@ struct LinkInputs {
 // says whether a candidate exists (the only look at the file system, so the
 // function is pure for tests). The output file (-o) is left out.
 // ErrorKind::invalid_input on an unterminated quote or a bad escape.
-Result<LinkInputs> parse_link_args(std::string_view text, const std::function<bool(const std::string&)>& is_file);
+// `library_path` is the directories of LIBRARY_PATH (library_path_dirs), searched
+// after the -L ones as the cc driver has ld do.
+Result<LinkInputs> parse_link_args(std::string_view text, const std::function<bool(const std::string&)>& is_file,
+                                   const std::vector<std::string>& library_path = {});
+
+// The directories the cc driver (gcc, clang) adds to the linker's search path
+// from LIBRARY_PATH's value, in order: ':'-separated, an empty element meaning
+// the working directory (".").
+std::vector<std::string> library_path_dirs(std::string_view value);
+
+// The one search for a native library file, as ld does it: each directory in
+// turn, and within one the names in order (shared before archive); the path
+// found (dir/name) or nullopt. is_file is the only look at the file system.
+std::optional<std::string> find_library(const std::vector<std::string>& dirs, const std::vector<std::string>& names,
+                                        const std::function<bool(const std::string&)>& is_file);
 
 } // namespace kache::rustc

@@ -2,6 +2,7 @@
 #include <kache/util/fs.hpp>
 #include <kache/util/json.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -271,8 +272,10 @@ struct KeyBuilder {
     }
 };
 
-// Finds a native library file in the -L search paths.
-std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::NativeLib& lib, const fs::path& cwd,
+// Finds a native library file in the -L search paths, then in LIBRARY_PATH's
+// directories (keyed only for a compile that links, where the cc driver hands
+// them to the linker; rustc itself looks only in -L paths).
+std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::NativeLib& lib, const KeyContext& ctx,
                                     bool want_static) {
     std::vector<std::string> names;
     if (lib.modifiers.find("+verbatim") != std::string::npos) names.push_back(lib.name);
@@ -281,11 +284,36 @@ std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::N
         names.push_back("lib" + lib.name + ".so");
         names.push_back("lib" + lib.name + ".a");
     }
-    for (auto& sp : inv.search_paths) {
-        if (!(sp.kind.empty() || sp.kind == "native" || sp.kind == "all")) continue;
-        for (auto& n : names) {
-            fs::path p = absolute_in(sp.path, cwd) / n;
-            if (::access(p.c_str(), R_OK) == 0) return p;
+    std::vector<std::string> dirs;
+    for (auto& sp : inv.search_paths)
+        if (sp.kind.empty() || sp.kind == "native" || sp.kind == "all")
+            dirs.push_back(absolute_in(sp.path, ctx.cwd).string());
+    auto readable = [](const std::string& p) { return ::access(p.c_str(), R_OK) == 0; };
+    if (auto p = rustc::find_library(dirs, names, readable)) return fs::path(*p);
+    for (auto& [name, value] : ctx.env) {
+        if (name != "LIBRARY_PATH") continue;
+        dirs.clear();
+        for (auto& d : rustc::library_path_dirs(value))
+            dirs.push_back(absolute_in(d, ctx.cwd).lexically_normal().string());
+        if (auto p = rustc::find_library(dirs, names, readable)) return fs::path(*p);
+    }
+    return std::nullopt;
+}
+
+// The JSON file a --target names: a path given as such, or NAME.json in the
+// first RUST_TARGET_PATH directory that has one (rustc prefers a built-in
+// target of that name; keying the file then too only costs a miss).
+std::optional<fs::path> target_spec_file(const rustc::Invocation& inv, const KeyContext& ctx) {
+    if (inv.target.empty()) return std::nullopt;
+    if (inv.target.ends_with(".json") || inv.target.find('/') != std::string::npos) return fs::path(inv.target);
+    for (auto& [name, value] : ctx.env) {
+        if (name != "RUST_TARGET_PATH") continue;
+        // A ':' list like LIBRARY_PATH's (an empty element is the working directory).
+        for (auto& dir : rustc::library_path_dirs(value)) {
+            fs::path p = absolute_in(fs::path(dir) / (inv.target + ".json"), ctx.cwd);
+            // rustc takes the first that is a file; unreadable, invocation_key refuses it.
+            struct stat st;
+            if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return p;
         }
     }
     return std::nullopt;
@@ -328,18 +356,17 @@ Result<InvocationKey> invocation_key(const rustc::Invocation& inv, const KeyCont
     for (auto& lib : inv.libs) {
         bool is_static = lib.kind == "static";
         if (!is_static && !inv.links()) continue; // only the name goes into an rlib
-        auto found = find_native(inv, lib, ctx.cwd, is_static);
+        auto found = find_native(inv, lib, ctx, is_static);
         if (found) {
             if (auto d = kb.content(*found, "native-lib"); !d) return std::unexpected(d.error());
         } else if (is_static) {
-            return fail(ErrorKind::unsupported, "static library '" + lib.name + "' is not in any -L directory");
+            return fail(ErrorKind::unsupported, "static library '" + lib.name + "' is not in any -L (or, linking, LIBRARY_PATH) directory");
         }
     }
-    if (!inv.target.empty() && (inv.target.ends_with(".json") || inv.target.find('/') != std::string::npos)) {
-        fs::path spec = inv.target;
-        if (::access(absolute_in(spec, ctx.cwd).c_str(), R_OK) != 0)
-            return fail(ErrorKind::unsupported, "target spec " + inv.target + " cannot be read");
-        if (auto d = kb.content(spec, "target-spec"); !d) return std::unexpected(d.error());
+    if (auto spec = target_spec_file(inv, ctx)) {
+        if (::access(absolute_in(*spec, ctx.cwd).c_str(), R_OK) != 0)
+            return fail(ErrorKind::unsupported, "target spec " + spec->string() + " cannot be read");
+        if (auto d = kb.content(*spec, "target-spec"); !d) return std::unexpected(d.error());
     }
     for (auto& la : inv.link_args) {
         for (auto& part : util::split_list(la, ',')) {

@@ -94,7 +94,12 @@ void apply(Invocation& inv, const std::string& flag, const std::string& value) {
     } else if (flag == "--out-dir") inv.out_dir = value;
     else if (flag == "-o") inv.out_file = value;
     else if (flag == "--target") inv.target = value;
-    else if (flag == "--sysroot") inv.sysroot = value;
+    else if (flag == "--sysroot") {
+        // The toolchain identity covers rustc's own sysroot only: a custom one
+        // (rebuilt in place, xargo-style) would serve outputs built on an old std.
+        inv.sysroot = value;
+        inv.passthrough_reason = "--sysroot (a custom sysroot is not keyed)";
+    }
     else if (flag == "-C") apply_codegen(inv, value);
     else if (flag == "-L") {
         auto eq = value.find('=');

@@ -165,7 +165,8 @@ public:
         }
     }
 
-    LinkInputs resolve(const std::function<bool(const std::string&)>& is_file) {
+    LinkInputs resolve(const std::function<bool(const std::string&)>& is_file,
+                       const std::vector<std::string>& library_path) {
         LinkInputs out;
         std::unordered_set<std::string> seen;
         auto add = [&](const std::string& f) {
@@ -182,21 +183,12 @@ public:
                 if (!r.static_only) names.push_back("lib" + r.name + ".so");
                 names.push_back("lib" + r.name + ".a");
             }
-            bool found = false;
-            // ld looks in each directory in turn, and within one for the shared
-            // library before the archive.
-            for (auto& d : dirs_) {
-                for (auto& n : names) {
-                    std::string p = d.empty() ? n : (d.back() == '/' ? d + n : d + "/" + n);
-                    if (is_file(p)) {
-                        add(p);
-                        found = true;
-                        break;
-                    }
-                }
-                if (found) break;
-            }
-            if (!found) out.unresolved.push_back(r.name);
+            // The -L directories first, then LIBRARY_PATH's (the cc driver passes
+            // those after the user's); a name found in neither is a system library.
+            auto found = find_library(dirs_, names, is_file);
+            if (!found && !library_path.empty()) found = find_library(library_path, names, is_file);
+            if (found) add(*found);
+            else out.unresolved.push_back(r.name);
         }
         return out;
     }
@@ -287,11 +279,11 @@ private:
     std::vector<Request> requests_;
 };
 
-std::vector<std::string> split_commas(std::string_view s) {
+std::vector<std::string> split_on(std::string_view s, char sep) {
     std::vector<std::string> out;
     size_t start = 0;
     for (size_t i = 0; i <= s.size(); ++i)
-        if (i == s.size() || s[i] == ',') {
+        if (i == s.size() || s[i] == sep) {
             out.emplace_back(s.substr(start, i - start));
             start = i + 1;
         }
@@ -300,7 +292,25 @@ std::vector<std::string> split_commas(std::string_view s) {
 
 } // namespace
 
-Result<LinkInputs> parse_link_args(std::string_view text, const std::function<bool(const std::string&)>& is_file) {
+std::vector<std::string> library_path_dirs(std::string_view value) {
+    std::vector<std::string> out;
+    if (value.empty()) return out;
+    for (auto& d : split_on(value, ':')) out.push_back(d.empty() ? std::string(".") : d);
+    return out;
+}
+
+std::optional<std::string> find_library(const std::vector<std::string>& dirs, const std::vector<std::string>& names,
+                                        const std::function<bool(const std::string&)>& is_file) {
+    for (auto& d : dirs)
+        for (auto& n : names) {
+            std::string p = d.empty() ? n : (d.back() == '/' ? d + n : d + "/" + n);
+            if (is_file(p)) return p;
+        }
+    return std::nullopt;
+}
+
+Result<LinkInputs> parse_link_args(std::string_view text, const std::function<bool(const std::string&)>& is_file,
+                                   const std::vector<std::string>& library_path) {
     auto words = split_words(text);
     if (!words) return std::unexpected(words.error());
     size_t i = 0;
@@ -320,14 +330,14 @@ Result<LinkInputs> parse_link_args(std::string_view text, const std::function<bo
     for (; i < words->size(); ++i) {
         const std::string& a = (*words)[i].text;
         if (starts_with(a, "-Wl,")) {
-            for (auto& part : split_commas(std::string_view(a).substr(4))) items.push_back({part, true});
+            for (auto& part : split_on(std::string_view(a).substr(4), ',')) items.push_back({part, true});
         } else if (a == "-Xlinker") {
             if (i + 1 < words->size()) items.push_back({(*words)[++i].text, true});
         } else items.push_back({a, false});
     }
     Reader reader(std::move(items));
     reader.run();
-    return reader.resolve(is_file);
+    return reader.resolve(is_file, library_path);
 }
 
 } // namespace kache::rustc

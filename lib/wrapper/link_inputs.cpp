@@ -132,10 +132,15 @@ Result<void> add_link_inputs(Context& c, const fs::path& link_args, std::int64_t
         auto text = util::read_file_bounded(link_args, k_max_link_args_bytes);
         // The file was created empty before the compile: empty means rustc did not write it.
         if (!text || text->empty()) return fail(ErrorKind::unsupported, "rustc wrote no linker command line");
-        auto parsed = rustc::parse_link_args(*text, [&](const std::string& p) {
-            struct stat st;
-            return ::stat(c.absolute(p).c_str(), &st) == 0 && S_ISREG(st.st_mode);
-        });
+        // The cc driver hands LIBRARY_PATH's directories to the linker after the -L ones.
+        auto library_path = rustc::library_path_dirs(util::env("LIBRARY_PATH").value_or(""));
+        auto parsed = rustc::parse_link_args(
+            *text,
+            [&](const std::string& p) {
+                struct stat st;
+                return ::stat(c.absolute(p).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+            },
+            library_path);
         if (!parsed) return fail(ErrorKind::unsupported, parsed.error().message);
         for (auto& f : parsed->files)
             if (auto r = add_file(c, f, start_ns, set); !r) return r;

@@ -270,7 +270,8 @@ TEST_CASE("rustc: other typed fields", "[rustc]") {
                                            "link-args=-lfoo -lbar", "-C", "profile-use=/tmp/p.profdata", "--test",
                                            "--extern", "priv:hidden=/x/libhidden.rlib", "--extern", "proc_macro",
                                            "-C", "link_arg=-Tscript.ld"}));
-    CHECK_FALSE(inv.passthrough_reason);
+    // Parsed, and passed through: a custom sysroot is not keyed.
+    CHECK(inv.passthrough_reason == "--sysroot (a custom sysroot is not keyed)");
     CHECK(inv.target == "x86_64-unknown-linux-gnu");
     CHECK(inv.sysroot == "/opt/sysroot");
     CHECK(inv.linker == "/usr/bin/cc");
