@@ -272,6 +272,13 @@ struct KeyBuilder {
     }
 };
 
+// The value of a keyed steering variable (ctx.env), or nullptr if it is not set.
+const std::string* steering_value(const KeyContext& ctx, std::string_view name) {
+    for (auto& [n, value] : ctx.env)
+        if (n == name) return &value;
+    return nullptr;
+}
+
 // Finds a native library file in the -L search paths, then in LIBRARY_PATH's
 // directories (keyed only for a compile that links, where the cc driver hands
 // them to the linker; rustc itself looks only in -L paths).
@@ -290,10 +297,9 @@ std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::N
             dirs.push_back(absolute_in(sp.path, ctx.cwd).string());
     auto readable = [](const std::string& p) { return ::access(p.c_str(), R_OK) == 0; };
     if (auto p = rustc::find_library(dirs, names, readable)) return fs::path(*p);
-    for (auto& [name, value] : ctx.env) {
-        if (name != "LIBRARY_PATH") continue;
+    if (const std::string* value = steering_value(ctx, "LIBRARY_PATH")) {
         dirs.clear();
-        for (auto& d : rustc::library_path_dirs(value))
+        for (auto& d : rustc::library_path_dirs(*value))
             dirs.push_back(absolute_in(d, ctx.cwd).lexically_normal().string());
         if (auto p = rustc::find_library(dirs, names, readable)) return fs::path(*p);
     }
@@ -306,10 +312,9 @@ std::optional<fs::path> find_native(const rustc::Invocation& inv, const rustc::N
 std::optional<fs::path> target_spec_file(const rustc::Invocation& inv, const KeyContext& ctx) {
     if (inv.target.empty()) return std::nullopt;
     if (inv.target.ends_with(".json") || inv.target.find('/') != std::string::npos) return fs::path(inv.target);
-    for (auto& [name, value] : ctx.env) {
-        if (name != "RUST_TARGET_PATH") continue;
+    if (const std::string* value = steering_value(ctx, "RUST_TARGET_PATH")) {
         // A ':' list like LIBRARY_PATH's (an empty element is the working directory).
-        for (auto& dir : rustc::library_path_dirs(value)) {
+        for (auto& dir : rustc::library_path_dirs(*value)) {
             fs::path p = absolute_in(fs::path(dir) / (inv.target + ".json"), ctx.cwd);
             // rustc takes the first that is a file; unreadable, invocation_key refuses it.
             struct stat st;
