@@ -4,10 +4,29 @@
 #include <kache/remote/transfer.hpp>
 #include <kache/util/backoff.hpp>
 
+#include <algorithm>
+
 namespace kache::daemon {
 
 using Clock = std::chrono::steady_clock;
 using hash::Digest;
+
+CheckCandidates check_candidates(const store::Store& store, std::vector<remote::ObjectInfo> objects) {
+    CheckCandidates c;
+    std::erase_if(objects, [&](const remote::ObjectInfo& o) {
+        auto m = remote::parse_manifest_key(o.key);
+        bool local = m && remote::has_locally(store, *m);
+        c.local += local;
+        return local;
+    });
+    // Newest first; the key breaks ties, so the choice does not depend on the listing's order.
+    std::sort(objects.begin(), objects.end(), [](const remote::ObjectInfo& a, const remote::ObjectInfo& b) {
+        return a.modified != b.modified ? a.modified > b.modified : a.key < b.key;
+    });
+    if (objects.size() > k_max_pulls_per_check) objects.resize(k_max_pulls_per_check);
+    c.pull = std::move(objects);
+    return c;
+}
 
 RemoteChecks::RemoteChecks(store::Store& store, remote::BackendMaker make_backend, Log& log, CheckSettings settings,
                            Answer answer, SharedPulls* pulls)
@@ -125,8 +144,12 @@ std::pair<ipc::CheckReply, bool> RemoteChecks::run(remote::RemoteBackend* be, co
         if (!objects) {
             err = objects.error().message;
             remote_down = objects.error().retryable();
-        } else
-            for (auto& o : *objects) {
+        } else {
+            auto candidates = check_candidates(store_, std::move(*objects));
+            // Already here (a prefetch may have landed since the wrapper looked): the wrapper
+            // looks again.
+            found += static_cast<std::int64_t>(candidates.local);
+            for (auto& o : candidates.pull) {
                 // The origin is marked before the entry lands: a wrapper may find
                 // it the moment it is committed, and must count it as remote.
                 auto pull = [&] { return remote::pull_entry(store_, *be, o.key, "remote", settings_.pack_limits); };
@@ -137,6 +160,7 @@ std::pair<ipc::CheckReply, bool> RemoteChecks::run(remote::RemoteBackend* be, co
                 }
                 ++found;
             }
+        }
     }
     log_.debug("remote check of " + job.crate + " " + job.k1.hex() + ": " + std::to_string(found) + " found in " +
                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()) + " ms");

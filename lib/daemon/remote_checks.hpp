@@ -35,6 +35,21 @@ namespace kache::daemon {
 // twice as long, up to CheckSettings::remote_down_backoff.
 inline constexpr std::chrono::milliseconds k_probe_base_delay{250};
 
+// The most entries one remote check pulls, newest first. A K1 is one crate built one way;
+// it holds an input set for every version of its sources ever pushed (a workspace member
+// built by CI on every commit collects hundreds). The newest are the likeliest to match
+// the build asking; pulling all of them would cost more than compiling, and would let
+// anyone who can write the remote make each check download without end.
+inline constexpr std::size_t k_max_pulls_per_check = 8;
+
+// What a check does with the manifests listed under one K1: those the store already has
+// (entry and input set) are counted; of the others, the newest k_max_pulls_per_check are pulled.
+struct CheckCandidates {
+    std::size_t local = 0;
+    std::vector<remote::ObjectInfo> pull; // newest first
+};
+CheckCandidates check_candidates(const store::Store& store, std::vector<remote::ObjectInfo> objects);
+
 struct CheckSettings {
     int workers = 4;
     std::chrono::seconds negative_cache{30};      // how long "the remote lacks K1" is remembered

@@ -6,9 +6,13 @@
 
 #include "../core_test_support.hpp"
 
+#include <kache/remote/layout.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <thread>
 
 using namespace kache;
@@ -106,4 +110,69 @@ TEST_CASE("remote checks: a stall marks the remote unavailable until a probe ans
         return false;
     }, 5s));
     checks.stop();
+}
+
+namespace {
+
+// A remote listing `count` manifests under one K1, written one second apart, whose objects
+// cannot be read: it records which manifests a check tried to pull.
+class ManyManifestsBackend final : public remote::RemoteBackend {
+public:
+    ManyManifestsBackend(std::string prefix, int count, std::shared_ptr<std::vector<std::string>> asked)
+        : prefix_(std::move(prefix)), count_(count), asked_(std::move(asked)) {}
+    Result<bool> exists(const std::string&) override { return false; }
+    Result<void> get(const std::string& key, const fs::path&) override {
+        std::lock_guard g(mu_);
+        asked_->push_back(key);
+        return fail(ErrorKind::not_found, "gone");
+    }
+    Result<void> put(const std::string&, const fs::path&, remote::Overwrite) override { return ok(); }
+    Result<std::vector<remote::ObjectInfo>> list(const std::string& prefix) override {
+        std::vector<remote::ObjectInfo> out;
+        if (prefix != prefix_) return out;
+        // Listed oldest first, as a listing by name may well be.
+        for (int i = 0; i < count_; ++i)
+            out.push_back({prefix_ + hash::of(std::to_string(i)).hex(), 100, 1'000'000 + i});
+        return out;
+    }
+    Result<void> remove(const std::string&) override { return ok(); }
+    std::string describe() const override { return "many manifests"; }
+
+private:
+    std::string prefix_;
+    int count_;
+    std::shared_ptr<std::vector<std::string>> asked_;
+    std::mutex mu_;
+};
+
+} // namespace
+
+TEST_CASE("remote checks: a check pulls at most the newest few input sets of one K1", "[daemon][checks]") {
+    TempDir dir;
+    auto store = open_store(dir / "store");
+    daemon::Log log;
+    log.open(dir / "kached.log", false, daemon::LogLevel::info);
+    const auto k1 = digest_of('a');
+    const std::string prefix = remote::invocation_manifest_prefix("crate", "1.0.0", k1);
+    constexpr int listed = 40;
+    auto asked = std::make_shared<std::vector<std::string>>();
+    std::atomic<int> answered{0};
+    daemon::CheckSettings settings;
+    settings.workers = 1;
+    settings.deadline = 0ms;
+    daemon::RemoteChecks checks(
+        store, [&]() -> Result<std::unique_ptr<remote::RemoteBackend>> {
+            return std::make_unique<ManyManifestsBackend>(prefix, listed, asked);
+        },
+        log, settings, [&](const std::vector<ipc::ConnectionId>&, const ipc::CheckReply&) { ++answered; });
+    checks.start();
+    CHECK_FALSE(checks.check(1, k1, "crate", "1.0.0"));
+    REQUIRE(eventually([&] { return answered == 1; }, 5s));
+    checks.stop();
+
+    REQUIRE(asked->size() == daemon::k_max_pulls_per_check);
+    std::set<std::string> want;
+    for (int i = listed - static_cast<int>(daemon::k_max_pulls_per_check); i < listed; ++i)
+        want.insert(prefix + hash::of(std::to_string(i)).hex());
+    CHECK(std::set<std::string>(asked->begin(), asked->end()) == want);
 }
