@@ -143,6 +143,13 @@ struct InputFile {
     bool operator==(const InputFile&) const = default;
 };
 
+// The digest an input set gives a path that must hold no regular file for the set to
+// match: a place the linker looked for a library before the one it took (a library
+// put there later would be linked instead). No digest of a file is compared with it,
+// and a recorded file that hashes to it is refused. Kaches that predate it never
+// match such a set (the path has no file, or a file with another digest).
+inline constexpr hash::Digest k_absent_input{};
+
 // The inputs of one compile, as its dep-info listed them.
 struct InputSet {
     std::vector<InputFile> files;                                          // sorted by path

@@ -147,6 +147,10 @@ struct LinkInputs {
     // `-l` names found in no `-L` (or LIBRARY_PATH) directory: the linker takes
     // them from its own (system) search path.
     std::vector<std::string> unresolved;
+    // The places the `-l` searches looked at and found no file in, before the one
+    // each took (every place, for an unresolved name), each once, in search order:
+    // a library appearing at one of them would be linked instead.
+    std::vector<std::string> absent;
 };
 
 // Parses the linker command line (`VAR="v" ... "cc" "arg" ...`, each token

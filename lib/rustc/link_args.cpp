@@ -168,9 +168,14 @@ public:
     LinkInputs resolve(const std::function<bool(const std::string&)>& is_file,
                        const std::vector<std::string>& library_path) {
         LinkInputs out;
-        std::unordered_set<std::string> seen;
+        std::unordered_set<std::string> seen, missed;
         auto add = [&](const std::string& f) {
             if (seen.insert(f).second) out.files.push_back(f);
+        };
+        auto probe = [&](const std::string& p) {
+            if (is_file(p)) return true;
+            if (missed.insert(p).second) out.absent.push_back(p);
+            return false;
         };
         for (auto& r : requests_) {
             if (!r.is_lib) {
@@ -185,8 +190,8 @@ public:
             }
             // The -L directories first, then LIBRARY_PATH's (the cc driver passes
             // those after the user's); a name found in neither is a system library.
-            auto found = find_library(dirs_, names, is_file);
-            if (!found && !library_path.empty()) found = find_library(library_path, names, is_file);
+            auto found = find_library(dirs_, names, probe);
+            if (!found && !library_path.empty()) found = find_library(library_path, names, probe);
             if (found) add(*found);
             else out.unresolved.push_back(r.name);
         }

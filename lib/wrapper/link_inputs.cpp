@@ -70,6 +70,15 @@ bool own_intermediate(Context& c, const fs::path& abs) {
     return abs.filename().string().starts_with(stem);
 }
 
+// Adds one path and its digest to the set, in sentinel form, once.
+Result<void> add_entry(Context& c, const std::string& abs, const hash::Digest& d, key::InputSet& set) {
+    std::string path = c.paths.normalize(abs);
+    for (auto& f : set.files)
+        if (f.path == path) return ok();
+    set.files.push_back({path, d});
+    return ok();
+}
+
 // Adds one file (stat'ed, hashed, in sentinel form) unless the toolchain covers
 // it or it is a temporary of this compile (gone by now); refuses the record when
 // another input vanished or changed while rustc ran.
@@ -88,17 +97,26 @@ Result<void> add_file(Context& c, const std::string& raw, std::int64_t start_ns,
         return fail(ErrorKind::unsupported, "link input " + raw + " changed during the compile");
     auto d = c.hashes->digest(abs);
     if (!d) return std::unexpected(d.error());
-    std::string path = c.paths.normalize(a);
-    for (auto& f : set.files)
-        if (f.path == path) return ok();
-    set.files.push_back({path, *d});
-    return ok();
+    if (*d == key::k_absent_input) return fail(ErrorKind::unsupported, "link input " + raw + " hashes to the absent mark");
+    return add_entry(c, a, *d, set);
+}
+
+// Adds a place the linker looked for a library and found none (key::k_absent_input),
+// unless the toolchain covers it: a set matches only while no file is there.
+Result<void> add_absent(Context& c, const std::string& raw, key::InputSet& set) {
+    fs::path abs = c.absolute(raw).lexically_normal();
+    // rustc's own temporary directories are gone after the compile, and named anew each time.
+    if (covered_by_toolchain(c, abs.string()) || in_rustc_temp_dir(abs)) return ok();
+    return add_entry(c, abs.string(), key::k_absent_input, set);
 }
 
 // Every archive in the native search directories of an rlib or staticlib
 // compile: a `#[link(kind = "static")]` attribute names one without any -l
-// flag, and the archive is bundled into the output.
+// flag, and the archive is bundled into the output. rustc takes the first
+// directory that has the name, so the same name in each earlier directory is
+// keyed as absent: an archive put there later would be bundled instead.
 Result<void> add_bundle_candidates(Context& c, std::int64_t start_ns, key::InputSet& set) {
+    std::vector<fs::path> searched;
     for (auto& sp : c.inv.search_paths) {
         if (!(sp.kind.empty() || sp.kind == "native" || sp.kind == "all")) continue;
         fs::path dir = c.absolute(sp.path).lexically_normal();
@@ -107,11 +125,18 @@ Result<void> add_bundle_candidates(Context& c, std::int64_t start_ns, key::Input
         std::vector<std::string> archives;
         for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
             std::string name = it->path().filename().string();
-            if (name.ends_with(".a") && it->is_regular_file(ec)) archives.push_back(it->path().string());
+            if (name.ends_with(".a") && it->is_regular_file(ec)) archives.push_back(name);
         }
         std::sort(archives.begin(), archives.end());
-        for (auto& a : archives)
-            if (auto r = add_file(c, a, start_ns, set); !r) return r;
+        for (auto& a : archives) {
+            if (auto r = add_file(c, (dir / a).string(), start_ns, set); !r) return r;
+            for (auto& earlier : searched) {
+                struct stat st;
+                if (::stat((earlier / a).c_str(), &st) == 0 && S_ISREG(st.st_mode)) continue; // keyed as a file
+                if (auto r = add_absent(c, (earlier / a).string(), set); !r) return r;
+            }
+        }
+        searched.push_back(dir);
     }
     return ok();
 }
@@ -144,6 +169,8 @@ Result<void> add_link_inputs(Context& c, const fs::path& link_args, std::int64_t
         if (!parsed) return fail(ErrorKind::unsupported, parsed.error().message);
         for (auto& f : parsed->files)
             if (auto r = add_file(c, f, start_ns, set); !r) return r;
+        for (auto& a : parsed->absent)
+            if (auto r = add_absent(c, a, set); !r) return r;
     }
     if (emits_link(c.inv) && (has_type(c.inv, "rlib") || has_type(c.inv, "lib") || has_type(c.inv, "staticlib")))
         if (auto r = add_bundle_candidates(c, start_ns, set); !r) return r;

@@ -6,6 +6,7 @@
 #include <kache/util/fs.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,6 +55,12 @@ bool set_matches(const key::InputSet& set, hash::FileHashCache& hashes, const ke
         auto& f = set.files[i];
         std::string p = paths.expand(f.path);
         fs::path abs = !p.empty() && p[0] == '/' ? fs::path(p) : cwd / p;
+        if (f.digest == key::k_absent_input) {
+            // A place the linker found no library: still none (the memo keeps no stamp).
+            struct stat st;
+            if (::stat(abs.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return false;
+            continue;
+        }
         if (!was.empty() && was[i].inode != 0) {
             auto st = util::stamp(abs);
             if (!st) return false;

@@ -5,7 +5,8 @@
 # the old one. Two ways in: `cargo:rustc-link-lib=lpa` of the binary's own build
 # script (an -l flag on its command line) and `cargo:rustc-link-lib=lpb` of a
 # library it depends on (only on the linker's command line). An unchanged clean
-# rebuild still hits.
+# rebuild still hits. An archive of the same name that appears in a directory the
+# linker searches first is linked instead: the entry must not be served then.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v cc >/dev/null || skip "no C compiler (cc) to build the archives"
@@ -16,12 +17,13 @@ libdir=$TEST_TMP/libs
 mkdir -p "$libdir" "$TEST_TMP/csrc"
 export LIBRARY_PATH=$TEST_TMP/elsewhere:$libdir
 
-archive() { # NAME FUNCTION VALUE: lib<NAME>.a in $libdir, FUNCTION returning VALUE
-  local src=$TEST_TMP/csrc/$1.c obj=$TEST_TMP/csrc/$1.o
+archive() { # NAME FUNCTION VALUE [DIR]: lib<NAME>.a in DIR ($libdir), FUNCTION returning VALUE
+  local src=$TEST_TMP/csrc/$1.c obj=$TEST_TMP/csrc/$1.o dir=${4:-$libdir}
   printf 'int %s(void) { return %s; }\n' "$2" "$3" >"$src"
   cc -c -O1 -fPIC "$src" -o "$obj" || fail "cc failed on $src"
-  rm -f "$libdir/lib$1.a"
-  ar crsD "$libdir/lib$1.a" "$obj" || fail "ar failed on $obj"
+  mkdir -p "$dir"
+  rm -f "$dir/lib$1.a"
+  ar crsD "$dir/lib$1.a" "$obj" || fail "ar failed on $obj"
 }
 
 expect() { # EXPECTED-OUTPUT WHAT
@@ -63,5 +65,16 @@ archive lpa lp_a 1
 archive lpb lp_b 2
 rebuild 'a=1 b=2' "the first archives again"
 assert_no_real_compiles "the first archives again"
+
+note "an archive of the same name put in an earlier LIBRARY_PATH directory is linked instead"
+# The linker looked for liblpb.a in $TEST_TMP/elsewhere first and found none:
+# the binary's entry holds only while none is there.
+archive lpb lp_b 33 "$TEST_TMP/elsewhere"
+rebuild 'a=1 b=33' "after liblpb.a appeared in an earlier directory"
+assert_compiled 'lpapp:lpapp' "the binary is linked again"
+rebuild 'a=1 b=33' "clean rebuild with liblpb.a in the earlier directory"
+assert_no_real_compiles "clean rebuild with liblpb.a in the earlier directory"
+archive lpa lp_a 44 "$TEST_TMP/elsewhere"
+rebuild 'a=44 b=33' "after liblpa.a appeared in an earlier directory"
 
 note "ok"

@@ -110,6 +110,21 @@ TEST_CASE("link args: -l found in a LIBRARY_PATH directory after the -L ones", "
     }
 }
 
+TEST_CASE("link args: the places each -l search found nothing before its library are listed as absent",
+          "[link_args]") {
+    std::set<std::string> fs{"/b/libfoo.a", "/lp/libbar.so"};
+    SECTION("shared before archive in each directory, up to the one taken") {
+        auto r = parse_ok(R"("cc" "-L/a" "-L/b" "-lfoo")", fs, {"/lp"});
+        CHECK(r.files == Files{"/b/libfoo.a"});
+        CHECK(r.absent == Files{"/a/libfoo.so", "/a/libfoo.a", "/b/libfoo.so"});
+    }
+    SECTION("a name found nowhere: every place searched, LIBRARY_PATH's included, each once") {
+        auto r = parse_ok(R"("cc" "-L/a" "-lc" "-lc" "-Wl,-Bstatic" "-lbar")", fs, {"/lp"});
+        CHECK(r.unresolved == Files{"c", "c", "bar"});
+        CHECK(r.absent == Files{"/a/libc.so", "/a/libc.a", "/lp/libc.so", "/lp/libc.a", "/a/libbar.a", "/lp/libbar.a"});
+    }
+}
+
 TEST_CASE("key: an -l library found through LIBRARY_PATH is keyed by content", "[key][k1]") {
     BinKeyer k;
     write_file(k.dir / "lp" / "libfoo.a", "!<arch>\nfoo v1");
