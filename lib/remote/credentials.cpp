@@ -12,8 +12,6 @@ using Clock = std::chrono::system_clock;
 
 // Credentials that are due for refresh as soon as they arrive (a source handing out short
 // lives) are fetched again at most this often, not on every request.
-inline constexpr std::chrono::seconds k_min_refresh_spacing{1};
-
 // True while creds may still be used to sign (a request takes a moment to arrive).
 bool usable(const Credentials& c, Clock::time_point now) {
     return !c.expiration || now + std::chrono::seconds(30) < *c.expiration;
@@ -122,7 +120,8 @@ Result<Credentials> CredentialProvider::current() {
             usable(**got, Clock::now())) {
             cached_ = std::move(**got);
             last_error_.reset();
-            retry_after_ = std::chrono::steady_clock::now() + k_min_refresh_spacing;
+            fetched_at_ = std::chrono::steady_clock::now();
+            retry_after_ = fetched_at_ + k_min_refresh_spacing;
             return *cached_;
         }
         Error e = !got ? got.error()
@@ -137,6 +136,19 @@ Result<Credentials> CredentialProvider::current() {
         if (cached_ && usable(*cached_, Clock::now())) return *cached_;
         return std::unexpected(e);
     }
+}
+
+bool CredentialProvider::reject(const Credentials& used) {
+    std::lock_guard lock(mu_);
+    if (!source_) return false; // fixed keys: nothing else to sign with
+    // Another request already brought newer credentials: sign with those.
+    if (!cached_ || cached_->access_key != used.access_key || cached_->session_token != used.session_token)
+        return true;
+    if (std::chrono::steady_clock::now() < fetched_at_ + k_min_refresh_spacing) return false;
+    cached_.reset();
+    last_error_.reset();
+    retry_after_ = {};
+    return true;
 }
 
 } // namespace kache::remote

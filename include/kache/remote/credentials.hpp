@@ -34,6 +34,10 @@ inline constexpr std::chrono::milliseconds k_credential_endpoint_timeout{5'000};
 inline constexpr std::size_t k_max_credential_reply = 64 * 1024;
 // A credential_process must print its answer within this long (it may run a login helper).
 inline constexpr std::chrono::seconds k_credential_process_timeout{30};
+// A source that answered this recently is not asked again because a server refused its
+// credentials (CredentialProvider::reject).
+inline constexpr std::chrono::seconds k_min_refresh_spacing{1};
+
 // After a failed refresh the source is asked again no sooner than this (still-valid
 // credentials are used meanwhile; without any, requests fail fast with the last error).
 inline constexpr std::chrono::seconds k_refresh_retry_interval{10};
@@ -120,6 +124,13 @@ public:
     // k_refresh_margin remain. An error when no source answers (message names the fix).
     Result<Credentials> current();
 
+    // The server refused `used` as expired or revoked (ExpiredToken and kin) before the
+    // time they claim to last: a clock that is off, a session revoked early. Unless the
+    // source answered within the last k_min_refresh_spacing (a source that hands out the
+    // same refused token again is not asked on every request), the next current() asks
+    // the source at once. True when signing again with current() may get another answer.
+    bool reject(const Credentials& used);
+
 private:
     explicit CredentialProvider(CredentialSource source);
     CredentialSource source_;
@@ -129,6 +140,7 @@ private:
     bool refreshing_ = false;                             // one thread is asking the source
     std::optional<Error> last_error_;                     // of the last failed refresh
     std::chrono::steady_clock::time_point retry_after_{}; // no new attempt before this
+    std::chrono::steady_clock::time_point fetched_at_{};  // when the source last answered
 };
 
 } // namespace kache::remote

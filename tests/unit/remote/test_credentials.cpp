@@ -217,6 +217,34 @@ TEST_CASE("credential parsers: untrusted answers", "[credentials]") {
     CHECK_FALSE(parse_process_credentials("{\"Version\":1,\"AccessKeyId\":\"a\"}", "p"));
 }
 
+TEST_CASE("credential provider: credentials a server refused are fetched again", "[credentials]") {
+    std::atomic<int> calls{0};
+    auto p = CredentialProvider::from_source([&]() -> Result<std::optional<Credentials>> {
+        ++calls;
+        // An hour to go by their own account: only the server's refusal says otherwise.
+        return Credentials{"AK" + std::to_string(calls.load()), "s", "t" + std::to_string(calls.load()),
+                           std::chrono::system_clock::now() + 1h, "test"};
+    });
+    auto first = p->current();
+    REQUIRE(first);
+    // Just fetched: a source that hands out the same refused token is not asked again at once.
+    CHECK_FALSE(p->reject(*first));
+    CHECK(p->current()->access_key == "AK1");
+    std::this_thread::sleep_for(k_min_refresh_spacing + 100ms);
+    CHECK(p->reject(*first));
+    auto second = p->current();
+    REQUIRE(second);
+    CHECK(second->access_key == "AK2");
+    CHECK(calls == 2);
+    // Another request refused with the old ones meanwhile: newer ones are there already.
+    CHECK(p->reject(*first));
+    CHECK(p->current()->access_key == "AK2");
+    CHECK(calls == 2);
+
+    auto fixed = CredentialProvider::fixed({"AK", "s", "", std::nullopt, "test"});
+    CHECK_FALSE(fixed->reject(*fixed->current()));
+}
+
 TEST_CASE("credential provider: refresh before expiry", "[credentials]") {
     SECTION("credentials within the margin are fetched again") {
         std::atomic<int> calls{0};
