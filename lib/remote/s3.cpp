@@ -54,6 +54,11 @@ S3Error parse_error(const HttpResponse& resp) {
     return e;
 }
 
+// S3's words for temporary credentials it no longer takes.
+bool is_refused_token(const S3Error& e) {
+    return e.code == "ExpiredToken" || e.code == "InvalidToken" || e.code == "TokenRefreshRequired";
+}
+
 bool is_retryable_status(long status, const S3Error& e) {
     if (status >= 500 || status == 429 || status == 408) return true;
     // S3's own words for "try again": a conditional write racing another one, a request
@@ -161,7 +166,7 @@ struct S3Backend::Impl {
                 return {ErrorKind::denied, what + ": " + status +
                                                ": this machine's clock is more than 15 minutes off the server's; "
                                                "fix the system time"};
-            if (e.code == "ExpiredToken" || e.code == "InvalidToken" || e.code == "TokenRefreshRequired")
+            if (is_refused_token(e))
                 return {ErrorKind::denied, what + ": " + status + ": the session token for " + key_id_note() +
                                                " is no longer valid; refresh the credentials"};
             return {ErrorKind::denied, what + ": " + status + detail + ": permission denied for " +
@@ -207,6 +212,7 @@ struct S3Backend::Impl {
                               const std::function<std::optional<Error>(const HttpResponse&)>& check = {}) {
         const unsigned max_attempts = std::max(1u, cfg.retry.max_attempts);
         Error last;
+        bool token_refreshed = false;
         for (unsigned attempt = 1;; ++attempt) {
             if (before_attempt)
                 if (auto r = before_attempt(); !r) return std::unexpected(r.error());
@@ -226,6 +232,13 @@ struct S3Backend::Impl {
                 retryable = last.retryable();
             } else {
                 S3Error e = parse_error(*resp);
+                // Temporary credentials refused before their stated expiry (a clock off, a
+                // session revoked): signed once more with freshly fetched ones.
+                if (is_refused_token(e) && !token_refreshed && cfg.credentials->reject(*creds)) {
+                    token_refreshed = true;
+                    --attempt;
+                    continue;
+                }
                 if (!is_retryable_status(resp->status, e)) return std::move(*resp);
                 last = http_error(call, *resp, attempt);
                 retryable = true;
