@@ -12,12 +12,14 @@
 #include <kache/error.hpp>
 #include <kache/util/fs.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace kache::remote {
@@ -28,6 +30,11 @@ struct ObjectInfo {
     std::uint64_t size = 0;  // bytes
     std::int64_t modified = 0; // last written, seconds since 1970 UTC; 0 when the backend cannot say
 };
+
+// The most objects one list() returns. A fleet's bucket holds a few hundred thousand keys
+// (docs/scale.md); a listing past this is a server (or a shared directory) that never ends,
+// refused before it exhausts memory.
+inline constexpr std::size_t k_max_list_keys = 10'000'000;
 
 // Whether put() may replace an existing object.
 enum class Overwrite { no, yes };
@@ -50,6 +57,23 @@ public:
     // atomically: on failure dest is left absent. ErrorKind::not_found if missing.
     virtual Result<void> get(const std::string& key, const std::filesystem::path& dest) = 0;
 
+    // get() for an object that may be at most max_bytes long (the caller knows its bound):
+    // a larger one is refused with ErrorKind::corrupt (retrying fetches the same object)
+    // and dest is left absent. Backends override it to stop the download at the bound;
+    // this default, for a backend that only has get(), checks the size afterwards.
+    virtual Result<void> get_bounded(const std::string& key, const std::filesystem::path& dest,
+                                     std::uint64_t max_bytes) {
+        if (auto r = get(key, dest); !r) return r;
+        std::error_code ec;
+        const std::uintmax_t size = std::filesystem::file_size(dest, ec);
+        if (!ec && size <= max_bytes) return ok();
+        std::filesystem::remove(dest, ec);
+        return fail(ErrorKind::corrupt, "remote object " + key + " in " + describe() + " is " +
+                                            (ec ? std::string("of unknown size") : std::to_string(size) + " bytes") +
+                                            ", more than the " + std::to_string(max_bytes) +
+                                            " bytes such an object may be: remove it from the remote");
+    }
+
     // Optional: the object at key opened for reading in place, for a backend whose
     // objects are files on a mounted filesystem, so a pull reads it once instead of
     // copying it first. ErrorKind::unsupported (the default) means "use get()";
@@ -66,7 +90,8 @@ public:
     virtual Result<void> put(const std::string& key, const std::filesystem::path& src,
                              Overwrite overwrite) = 0;
 
-    // Lists every object whose key starts with prefix (all pages).
+    // Lists every object whose key starts with prefix (all pages). More than
+    // k_max_list_keys objects is an error (ErrorKind::server), not a partial list.
     virtual Result<std::vector<ObjectInfo>> list(const std::string& prefix) = 0;
 
     // Removes the object at key; removing a missing object succeeds.

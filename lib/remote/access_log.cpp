@@ -117,7 +117,7 @@ Result<std::set<hash::Digest>> read_access(RemoteBackend& backend, const std::st
                                            const std::filesystem::path& tmp_dir) {
     // Opened in place where it can be, so an oversized object (another writer's) is
     // refused by its size before a byte is copied.
-    auto obj = detail::open_object(backend, key, tmp_dir);
+    auto obj = detail::open_object(backend, key, tmp_dir, k_max_access_object_bytes);
     if (!obj) return std::unexpected(obj.error());
     auto text = util::read_open_bounded(obj->fd.get(), obj->size, k_max_access_object_bytes, key);
     if (!text) return fail(ErrorKind::corrupt, key + ": " + text.error().message);

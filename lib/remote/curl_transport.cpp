@@ -17,9 +17,6 @@ namespace kache::remote::detail {
 
 namespace {
 
-// Error bodies are small XML documents; anything beyond this is not worth keeping.
-constexpr std::size_t k_max_memory_body = 1 << 20;
-
 void global_init_once() {
     static std::once_flag flag;
     std::call_once(flag, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -43,8 +40,22 @@ struct Download {
     CURL* easy = nullptr;
     int fd = -1;
     HttpResponse* resp = nullptr;
-    int err = 0; // errno of a failed write
+    std::uint64_t max = 0; // HttpRequest::max_download (for a body written to fd)
+    int err = 0;           // errno of a failed write
+    bool too_big = false;  // stopped: the body is longer than its bound
+    std::uint64_t bound = 0;   // the bound it broke
+    curl_off_t announced = -1; // its Content-Length, -1 if none
 };
+
+// Stops a body past its bound before a byte beyond it is kept.
+bool over_bound(Download* d, std::uint64_t have, std::size_t more, std::uint64_t bound) {
+    curl_easy_getinfo(d->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &d->announced);
+    const bool claims_more = d->announced >= 0 && static_cast<std::uint64_t>(d->announced) > bound;
+    if (!claims_more && have + more <= bound) return false;
+    d->too_big = true;
+    d->bound = bound;
+    return true;
+}
 
 std::size_t on_read(char* buf, std::size_t size, std::size_t nitems, void* userdata) {
     auto* up = static_cast<Upload*>(userdata);
@@ -82,6 +93,7 @@ std::size_t on_write(char* data, std::size_t size, std::size_t nmemb, void* user
     long status = 0;
     curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
     if (d->fd >= 0 && status >= 200 && status < 300) {
+        if (over_bound(d, d->resp->downloaded, n, d->max)) return 0; // CURLE_WRITE_ERROR
         const char* p = data;
         std::size_t left = n;
         while (left > 0) {
@@ -97,22 +109,36 @@ std::size_t on_write(char* data, std::size_t size, std::size_t nmemb, void* user
         d->resp->downloaded += n;
         return n;
     }
-    std::size_t room = k_max_memory_body - std::min(k_max_memory_body, d->resp->body.size());
-    d->resp->body.append(data, std::min(n, room));
+    if (over_bound(d, d->resp->body.size(), n, k_max_memory_body)) return 0;
+    d->resp->body.append(data, n);
     return n;
 }
 
-// What the progress callback watches: cancellation, and the wait for the answer's first byte.
+// What the progress callback watches: cancellation, the wait for the answer's first byte,
+// and the exchange's total time.
 struct Progress {
     std::chrono::milliseconds first_byte_timeout{};
-    std::chrono::steady_clock::time_point last_sent = std::chrono::steady_clock::now();
+    TimeBudget budget;
+    std::uint64_t bound = 0; // the most body bytes the budget is for
+    const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_sent = start;
     curl_off_t sent = 0;
     bool answered = false;  // a header line arrived
     bool cancelled = false; // aborted by remote::cancel_transfers()
     bool no_answer = false; // aborted: no first byte within first_byte_timeout
+    bool too_slow = false;  // aborted: past the time budget
+    std::chrono::milliseconds allowed{}; // the budget it broke
 };
 
-int on_progress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
+// floor + bytes / min_rate, bytes the announced length (dltotal, 0 if none) within the bound.
+std::chrono::milliseconds time_allowed(const Progress& p, curl_off_t dltotal) {
+    const std::uint64_t bytes = dltotal > 0 ? std::min(p.bound, static_cast<std::uint64_t>(dltotal)) : p.bound;
+    // In double, saturated at a century: no bound and rate overflow the milliseconds.
+    const double ms = std::min(static_cast<double>(bytes) * 1000.0 / static_cast<double>(p.budget.min_rate), 3.2e12);
+    return p.budget.floor + std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+}
+
+int on_progress(void* userdata, curl_off_t dltotal, curl_off_t, curl_off_t, curl_off_t ulnow) {
     auto* p = static_cast<Progress*>(userdata);
     if (remote::transfers_cancelled()) {
         p->cancelled = true;
@@ -125,6 +151,10 @@ int on_progress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t u
     }
     if (!p->answered && p->first_byte_timeout.count() > 0 && now - p->last_sent > p->first_byte_timeout) {
         p->no_answer = true;
+        return 1;
+    }
+    if (p->budget.min_rate > 0 && now - p->start > (p->allowed = time_allowed(*p, dltotal))) {
+        p->too_slow = true;
         return 1;
     }
     return 0;
@@ -234,9 +264,11 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     HttpResponse resp;
     char errbuf[CURL_ERROR_SIZE] = {0};
     Upload up{req.upload_fd, req.upload_offset, req.upload_size, 0, 0, false};
-    Download down{c, req.download_fd, &resp, 0};
+    Download down{c, req.download_fd, &resp, req.max_download};
     Progress progress;
     progress.first_byte_timeout = opts_.first_byte_timeout;
+    progress.budget = req.time_budget;
+    progress.bound = req.download_fd >= 0 ? req.max_download : k_max_memory_body;
     HeaderSink sink{&resp, &progress};
     if (remote::transfers_cancelled())
         return std::unexpected(TransportError{Error{ErrorKind::network, "transfer cancelled: kache is stopping"}, false});
@@ -319,6 +351,21 @@ std::expected<HttpResponse, TransportError> CurlTransport::perform(const HttpReq
     if (down.err)
         return std::unexpected(TransportError{
             Error{ErrorKind::io, "cannot write the download: " + std::string(std::strerror(down.err))}, false});
+    if (down.too_big)
+        return std::unexpected(TransportError{
+            Error{ErrorKind::corrupt,
+                  "the reply " + (down.announced >= 0 && static_cast<std::uint64_t>(down.announced) > down.bound
+                                      ? "announces " + std::to_string(down.announced) + " bytes"
+                                      : std::string("runs on")) +
+                      ", more than the " + std::to_string(down.bound) + " bytes such a reply may have"},
+            false});
+    if (progress.too_slow)
+        return std::unexpected(TransportError{
+            Error{ErrorKind::timeout, "the transfer took longer than the " +
+                                          std::to_string(progress.allowed.count() / 1000) + " s allowed for it at " +
+                                          std::to_string(progress.budget.min_rate) + " bytes/s (" +
+                                          std::to_string(resp.downloaded + resp.body.size()) + " bytes received)"},
+            false});
     if (progress.cancelled)
         return std::unexpected(TransportError{Error{ErrorKind::network, "transfer cancelled: kache is stopping"}, false});
     if (progress.no_answer)

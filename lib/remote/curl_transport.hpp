@@ -6,8 +6,10 @@
 #include <kache/error.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,6 +20,14 @@
 
 namespace kache::remote::detail {
 
+// How long one exchange may take in all: floor + bytes / min_rate, bytes being the length
+// the reply announces (capped at the request's bound), or the bound when none is announced.
+// The low-speed limit alone lets a server dribble a body just above it for ever.
+struct TimeBudget {
+    std::chrono::milliseconds floor{0};
+    std::uint64_t min_rate = 0; // bytes per second; 0: no total-time bound
+};
+
 struct HttpRequest {
     std::string method; // "GET", "HEAD", "PUT", "POST" or "DELETE"
     std::string url;    // complete and already percent-encoded; sent exactly as written
@@ -27,6 +37,11 @@ struct HttpRequest {
     std::uint64_t upload_size = 0;  // PUT: bytes to send
     std::string body;               // POST: a small body held in memory (a multipart request)
     int download_fd = -1;           // a 2xx body is written here; other bodies go to memory
+    // A 2xx body for download_fd longer than this (announced or received) stops the transfer
+    // before the excess is written (ErrorKind::corrupt). Bodies kept in memory are bounded
+    // by k_max_memory_body.
+    std::uint64_t max_download = std::numeric_limits<std::uint64_t>::max();
+    TimeBudget time_budget;
 };
 
 struct HttpResponse {
@@ -49,6 +64,11 @@ struct TransportError {
 // long of the last byte sent: a stalled remote is given up on in seconds, not after the
 // low-speed limit's longer window.
 inline constexpr std::chrono::milliseconds k_first_byte_timeout{6'000};
+
+// A body kept in memory (a LIST page, an error document) longer than this stops the
+// transfer (ErrorKind::corrupt): a page of 1 000 keys of the longest allowed length is
+// well under it.
+inline constexpr std::size_t k_max_memory_body = 4u << 20;
 
 struct TransportOptions {
     std::chrono::milliseconds connect_timeout;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -203,9 +204,20 @@ Result<LocalObject> FilesystemBackend::open_local(const std::string& key) {
 }
 
 Result<void> FilesystemBackend::get(const std::string& key, const fs::path& dest) {
+    return get_bounded(key, dest, std::numeric_limits<std::uint64_t>::max());
+}
+
+Result<void> FilesystemBackend::get_bounded(const std::string& key, const fs::path& dest, std::uint64_t max_bytes) {
     auto result = [&]() -> Result<void> {
         auto in = open_local(key);
         if (!in) return std::unexpected(in.error());
+        // Refused by its size before a byte is copied: whoever writes the shared directory
+        // could otherwise fill the disk beside the store.
+        if (in->size > max_bytes)
+            return fail(ErrorKind::corrupt, "remote object " + key + " in " + describe() + " is " +
+                                                std::to_string(in->size) + " bytes, more than the " +
+                                                std::to_string(max_bytes) +
+                                                " bytes such an object may be: remove it from the remote");
         auto path = path_of(key);
         auto tmp = util::TempFile::create_beside(dest, "kache-get");
         if (!tmp) return std::unexpected(tmp.error());
@@ -304,6 +316,11 @@ Result<std::vector<ObjectInfo>> FilesystemBackend::list(const std::string& prefi
                 if (sub.size() >= detail::k_max_key_bytes) continue;
                 if (sub.starts_with(prefix) || prefix.starts_with(sub)) pending.push_back(sub);
             } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
+                if (out.size() >= k_max_list_keys)
+                    return fail(ErrorKind::server, "listing " + prefix + " in " + describe() + " runs past " +
+                                                       std::to_string(k_max_list_keys) +
+                                                       " objects, the most kache keeps: point the remote at a "
+                                                       "directory that holds kache's objects alone");
                 out.push_back({key, static_cast<std::uint64_t>(st.st_size), static_cast<std::int64_t>(st.st_mtim.tv_sec)});
             }
         }

@@ -276,6 +276,10 @@ Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, con
     return w.written();
 }
 
+std::uint64_t max_pack_bytes(const PackLimits& limits) {
+    return ZSTD_compressBound(limits.max_total_bytes + framing_bytes(limits)) + k_frame_slack_bytes;
+}
+
 Result<store::Entry> unpack(store::Store& store, const fs::path& src, const hash::Digest& expected_k2,
                             const PackLimits& limits, std::optional<hash::Digest> expected_k1) {
     int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
@@ -289,7 +293,7 @@ Result<store::Entry> unpack(store::Store& store, int fd, const hash::Digest& exp
     const std::uint64_t max_out = limits.max_total_bytes + framing_bytes(limits);
     // What max_out bytes can compress to at worst: a larger file is not a pack of ours, and
     // is refused before it is read through.
-    const std::uint64_t max_in = ZSTD_compressBound(max_out) + k_frame_slack_bytes;
+    const std::uint64_t max_in = max_pack_bytes(limits);
     auto bad = [](std::string why) { return fail(ErrorKind::corrupt, "bad pack: " + why); };
     struct stat st{};
     if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > max_in)

@@ -12,6 +12,10 @@ public:
     Result<void> get(const std::string& key, const std::filesystem::path& dest) override {
         return inner_->get(key, dest);
     }
+    Result<void> get_bounded(const std::string& key, const std::filesystem::path& dest,
+                             std::uint64_t max_bytes) override {
+        return inner_->get_bounded(key, dest, max_bytes);
+    }
     Result<LocalObject> open_local(const std::string& key) override { return inner_->open_local(key); }
     Result<void> put(const std::string& key, const std::filesystem::path&, Overwrite) override {
         return refuse("upload", key);

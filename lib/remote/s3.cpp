@@ -130,6 +130,8 @@ struct S3Backend::Impl {
         http.upload_size = call.upload_size;
         http.body = call.body;
         http.download_fd = call.download_fd;
+        http.max_download = call.max_download;
+        http.time_budget = call.time_budget;
         return http;
     }
 
@@ -200,8 +202,39 @@ struct S3Backend::Impl {
                                         ") does not vouch for it: fix AWS_CA_BUNDLE / ca_bundle";
             return {ErrorKind::config, "S3 endpoint " + cfg.endpoint + ": " + one_line(te.error.message) + fix};
         }
+        // A reply past its bound: the same object (or server) gives the same reply again.
+        std::string fix = te.error.kind != ErrorKind::corrupt ? ""
+                          : call.op == "GET" ? "; kache never writes an object that large: remove it from the remote"
+                                             : "; check that KACHE_S3_ENDPOINT names an S3 server";
         return {te.error.kind, "S3 " + call.op + " " + target(call.key) + " at " + cfg.endpoint + ": " +
-                                   te.error.message + tries};
+                                   te.error.message + tries + fix};
+    }
+
+    // GET of a validated key into dest; without max_bytes no bound on its size or time.
+    Result<void> download(const std::string& key, const std::filesystem::path& dest,
+                          std::optional<std::uint64_t> max_bytes) {
+        auto tmp = util::TempFile::create_beside(dest, "kache-get");
+        if (!tmp) return std::unexpected(tmp.error());
+        Call call("GET", "GET", detail::join_key(cfg.prefix, key));
+        call.download_fd = tmp->fd();
+        if (max_bytes) {
+            call.max_download = *max_bytes;
+            call.time_budget = {cfg.get_time_floor, cfg.get_min_rate};
+        }
+        auto resp = send(
+            call, [&] { return tmp->reset(); },
+            [&](const HttpResponse& r) -> std::optional<Error> {
+                // libcurl notices a connection closed early; this also catches a proxy or
+                // server that sends fewer bytes than it announced on a connection it keeps.
+                auto len = r.header("content-length");
+                if (len && *len != std::to_string(r.downloaded))
+                    return Error{ErrorKind::network, "S3 GET " + target(call.key) + ": received " +
+                                                         std::to_string(r.downloaded) + " bytes of " + *len};
+                return std::nullopt;
+            });
+        if (!resp) return std::unexpected(resp.error());
+        if (resp->status != 200) return std::unexpected(http_error(call, *resp, 1));
+        return tmp->commit_replace(dest, false);
     }
 
     // Sends call, retrying what may succeed later. Returns the final HTTP response when it is
@@ -318,27 +351,18 @@ Result<bool> S3Backend::exists(const std::string& key) {
 }
 
 Result<void> S3Backend::get(const std::string& key, const std::filesystem::path& dest) {
+    return get_at_most(key, dest, std::nullopt);
+}
+
+Result<void> S3Backend::get_bounded(const std::string& key, const std::filesystem::path& dest,
+                                    std::uint64_t max_bytes) {
+    return get_at_most(key, dest, max_bytes);
+}
+
+Result<void> S3Backend::get_at_most(const std::string& key, const std::filesystem::path& dest,
+                                    std::optional<std::uint64_t> max_bytes) {
     if (auto v = detail::validate_key(key); !v) return std::unexpected(v.error());
-    auto result = [&]() -> Result<void> {
-        auto tmp = util::TempFile::create_beside(dest, "kache-get");
-        if (!tmp) return std::unexpected(tmp.error());
-        Impl::Call call("GET", "GET", detail::join_key(cfg_.prefix, key));
-        call.download_fd = tmp->fd();
-        auto resp = impl_->send(
-            call, [&] { return tmp->reset(); },
-            [&](const HttpResponse& r) -> std::optional<Error> {
-                // libcurl notices a connection closed early; this also catches a proxy or
-                // server that sends fewer bytes than it announced on a connection it keeps.
-                auto len = r.header("content-length");
-                if (len && *len != std::to_string(r.downloaded))
-                    return Error{ErrorKind::network, "S3 GET " + impl_->target(call.key) + ": received " +
-                                                         std::to_string(r.downloaded) + " bytes of " + *len};
-                return std::nullopt;
-            });
-        if (!resp) return std::unexpected(resp.error());
-        if (resp->status != 200) return std::unexpected(impl_->http_error(call, *resp, 1));
-        return tmp->commit_replace(dest, false);
-    }();
+    auto result = impl_->download(key, dest, max_bytes);
     if (!result) {
         // The contract: after a failed get, dest does not exist (no stale or partial file).
         std::error_code ec;
@@ -402,9 +426,18 @@ Result<std::vector<ObjectInfo>> S3Backend::list(const std::string& prefix) {
     std::vector<ObjectInfo> out;
     std::string token;
     std::set<std::string> seen_tokens; // a server repeating a token would loop forever
-    while (true) {
+    auto refuse = [&](const std::string& why) {
+        return fail(ErrorKind::server, "S3 LIST " + impl_->target(root + prefix) + " at " + cfg_.endpoint + ": " + why +
+                                           "; check that KACHE_S3_ENDPOINT names an S3 server and that the "
+                                           "prefix holds kache's objects alone");
+    };
+    for (std::size_t page = 1;; ++page) {
+        // Fresh tokens for ever (with keys or without) would grow `out` without end.
+        if (page > k_max_list_pages)
+            return refuse("the listing runs past " + std::to_string(k_max_list_pages) + " pages, the most kache follows");
         Impl::Call call("LIST", "GET");
         call.query = {{"list-type", "2"}, {"prefix", root + prefix}};
+        call.time_budget = {cfg_.get_time_floor, cfg_.get_min_rate};
         if (!token.empty()) call.query.push_back({"continuation-token", token});
         auto resp = impl_->send(call);
         if (!resp) return std::unexpected(resp.error());
@@ -419,11 +452,15 @@ Result<std::vector<ObjectInfo>> S3Backend::list(const std::string& prefix) {
         for (pugi::xml_node c : result.children("Contents")) {
             std::string k = c.child_value("Key");
             if (!k.starts_with(root)) continue;
+            if (out.size() >= k_max_list_keys)
+                return refuse("the listing runs past " + std::to_string(k_max_list_keys) + " keys, the most kache keeps");
             out.push_back({k.substr(root.size()), c.child("Size").text().as_ullong(),
                            detail::parse_iso8601_utc(c.child_value("LastModified"))});
         }
         if (std::string_view(result.child_value("IsTruncated")) != "true") break;
         token = result.child_value("NextContinuationToken");
+        if (token.size() > k_max_continuation_token_bytes)
+            return refuse("a continuation token of " + std::to_string(token.size()) + " bytes, longer than S3's");
         if (token.empty() || !seen_tokens.insert(token).second)
             return fail(ErrorKind::server, "S3 LIST " + impl_->target(root + prefix) +
                                                ": a truncated page without a new continuation token");

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct S3Call {
     std::uint64_t upload_size = 0;
     std::string body;                    // POST: the body, in memory (small)
     int download_fd = -1;
+    std::uint64_t max_download = std::numeric_limits<std::uint64_t>::max(); // HttpRequest::max_download
+    TimeBudget time_budget;              // HttpRequest::time_budget
 };
 
 // Signs and sends a call, retrying what may succeed later: the final HTTP response (any

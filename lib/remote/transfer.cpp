@@ -26,7 +26,7 @@ Result<void> put_once(RemoteBackend& backend, const std::string& key, const std:
 // Downloads, checks and imports one entry; origin marking is pull_entry's.
 Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, const std::string& mkey,
                                    const ManifestKey& name, const PackLimits& limits) {
-    auto mobj = detail::open_object(backend, mkey, store.tmp_dir());
+    auto mobj = detail::open_object(backend, mkey, store.tmp_dir(), k_max_manifest_object_bytes);
     if (!mobj) return std::unexpected(mobj.error());
     auto text = util::read_open_bounded(mobj->fd.get(), mobj->size, k_max_manifest_object_bytes, mkey);
     if (!text) return std::unexpected(text.error());
@@ -37,7 +37,7 @@ Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, 
         return fail(ErrorKind::corrupt, "remote manifest " + mkey + " does not match its key");
     std::uint64_t bytes = text->size();
     if (!store.has_entry(name.k2)) {
-        auto pobj = detail::open_object(backend, pack_key(name), store.tmp_dir());
+        auto pobj = detail::open_object(backend, pack_key(name), store.tmp_dir(), max_pack_bytes(limits));
         if (!pobj) return std::unexpected(pobj.error());
         auto entry = unpack(store, pobj->fd.get(), name.k2, limits, name.k1);
         if (!entry) return std::unexpected(entry.error());
@@ -52,12 +52,12 @@ Result<std::uint64_t> pull_checked(store::Store& store, RemoteBackend& backend, 
 } // namespace
 
 Result<LocalObject> detail::open_object(RemoteBackend& backend, const std::string& key,
-                                        const std::filesystem::path& tmp_dir) {
+                                        const std::filesystem::path& tmp_dir, std::uint64_t max_bytes) {
     auto local = backend.open_local(key);
     if (local || local.error().kind != ErrorKind::unsupported) return local;
     auto tmp = util::TempFile::create(tmp_dir);
     if (!tmp) return std::unexpected(tmp.error());
-    if (auto g = backend.get(key, tmp->path()); !g) return std::unexpected(g.error());
+    if (auto g = backend.get_bounded(key, tmp->path(), max_bytes); !g) return std::unexpected(g.error());
     LocalObject obj;
     auto fd = util::open_regular(tmp->path(), util::FollowLinks::no, &obj.size);
     if (!fd) return std::unexpected(fd.error());

@@ -15,6 +15,7 @@
 
 #include <kache/remote.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 
@@ -31,6 +32,9 @@ public:
     // Copies <root>/key to a temp file beside dest, then renames it onto dest. On failure
     // dest does not exist. ErrorKind::not_found if there is no such object.
     Result<void> get(const std::string& key, const std::filesystem::path& dest) override;
+    // get(), refusing (ErrorKind::corrupt) an object larger than max_bytes before copying it.
+    Result<void> get_bounded(const std::string& key, const std::filesystem::path& dest,
+                             std::uint64_t max_bytes) override;
     // The object's own file, opened as get() opens it (no link, no FIFO, regular only).
     Result<LocalObject> open_local(const std::string& key) override;
     // Copies src to a temp file beside <root>/key (creating directories), fsyncs it, and

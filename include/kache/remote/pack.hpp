@@ -37,6 +37,10 @@ struct PackLimits {
 // The share of the store's max_size one pack may fill: max_size / k_pack_share_of_store.
 inline constexpr std::uint64_t k_pack_share_of_store = 4;
 
+// The largest pack file unpack() accepts under limits (what the most it may unpack to
+// compresses to at worst); a download of a pack stops there.
+std::uint64_t max_pack_bytes(const PackLimits& limits);
+
 // Writes the pack of entry e (its text and every blob it references) from the
 // store to dest. Returns the pack's size in bytes.
 Result<std::uint64_t> pack(const store::Store& store, const store::Entry& e, const std::filesystem::path& dest,

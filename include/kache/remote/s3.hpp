@@ -38,6 +38,20 @@ inline constexpr std::chrono::milliseconds k_default_connect_timeout{5'000};
 // (and retried): it catches a stalled server without capping the size of an object.
 inline constexpr std::chrono::seconds k_default_low_speed_time{20};
 inline constexpr std::uint32_t k_default_low_speed_limit = 1'024; // bytes per second
+// A bounded GET (get_bounded) must end within k_default_get_time_floor + max_bytes /
+// k_default_get_min_rate (the length the reply announces, when smaller, instead of
+// max_bytes), and each LIST page within the floor + its in-memory bound at that rate: the
+// low-speed limit alone lets a server dribble a body just above it for ever. The floor
+// allows a slow start on a loaded link; 64 KiB/s is far below any link a remote cache is
+// worth using over.
+inline constexpr std::chrono::milliseconds k_default_get_time_floor{120'000};
+inline constexpr std::uint64_t k_default_get_min_rate = 64u << 10; // bytes per second
+// ListObjectsV2 pages one list() follows at most: k_max_list_keys at 1 000 keys a page,
+// twice over for a server that fills its pages less.
+inline constexpr std::size_t k_max_list_pages = 2 * k_max_list_keys / 1'000;
+// A continuation token longer than this is not S3's (they are a few hundred bytes); every
+// token is remembered to catch a repeat, so their size is bounded too.
+inline constexpr std::size_t k_max_continuation_token_bytes = 4'096;
 // Attempts per operation, the first included.
 inline constexpr unsigned k_default_max_attempts = 5;
 // Backoff before retry n (1-based) is uniform in [0, min(max, base * 2^(n-1))] ("full jitter").
@@ -77,6 +91,8 @@ struct S3Config {
     std::chrono::milliseconds connect_timeout = k_default_connect_timeout;
     std::chrono::seconds low_speed_time = k_default_low_speed_time;
     std::uint32_t low_speed_limit = k_default_low_speed_limit;
+    std::chrono::milliseconds get_time_floor = k_default_get_time_floor;
+    std::uint64_t get_min_rate = k_default_get_min_rate; // bytes per second
 
     // Transport: how the bucket is addressed, which CAs are trusted, when uploads split.
     S3AddressingStyle addressing_style = S3AddressingStyle::automatic;
@@ -134,6 +150,11 @@ public:
     // GET into a temp file beside dest, checked against Content-Length, then renamed onto
     // dest. On failure dest does not exist. ErrorKind::not_found if there is no such object.
     Result<void> get(const std::string& key, const std::filesystem::path& dest) override;
+    // get(), stopped as soon as the reply announces or sends more than max_bytes (ErrorKind::
+    // corrupt, not retried: the object is the same next time), and given at most
+    // get_time_floor + max_bytes / get_min_rate per attempt (ErrorKind::timeout).
+    Result<void> get_bounded(const std::string& key, const std::filesystem::path& dest,
+                             std::uint64_t max_bytes) override;
     // PUT, streaming src from disk (read twice: once for its SHA-256, once to send it).
     // Above multipart_threshold: a multipart upload, each part streamed by pread with its
     // own SHA-256 and retried on its own; any failure aborts the upload (no orphaned parts).
@@ -141,7 +162,8 @@ public:
     // (on the single PUT or on CompleteMultipartUpload), and an existing object gives ErrorKind::conflict
     // (also when an earlier attempt of this same call stored it and only its reply was lost).
     Result<void> put(const std::string& key, const std::filesystem::path& src, Overwrite overwrite) override;
-    // ListObjectsV2, every page. Keys are returned relative to the configured prefix.
+    // ListObjectsV2, every page. Keys are returned relative to the configured prefix. More
+    // than k_max_list_pages pages or k_max_list_keys keys is ErrorKind::server.
     Result<std::vector<ObjectInfo>> list(const std::string& prefix) override;
     // DELETE; a missing object is success.
     Result<void> remove(const std::string& key) override;
@@ -157,6 +179,8 @@ public:
 private:
     struct Impl;
     explicit S3Backend(S3Config cfg, std::unique_ptr<Impl> impl);
+    Result<void> get_at_most(const std::string& key, const std::filesystem::path& dest,
+                             std::optional<std::uint64_t> max_bytes);
 
     S3Config cfg_;
     std::unique_ptr<Impl> impl_;
