@@ -157,7 +157,8 @@ struct S3Backend::Impl {
                                            ": the region or endpoint is wrong; set KACHE_S3_REGION / "
                                            "KACHE_S3_ENDPOINT to the bucket's"};
         }
-        if (resp.status == 403 || e.code == "InvalidAccessKeyId" || e.code == "SignatureDoesNotMatch") {
+        // S3 answers ExpiredToken with 400, not 403.
+        if (resp.status == 403 || e.code == "InvalidAccessKeyId" || e.code == "SignatureDoesNotMatch" || is_refused_token(e)) {
             if (e.code == "SignatureDoesNotMatch")
                 return {ErrorKind::denied, what + ": " + status + ": the secret key does not match " +
                                                key_id_note() + "; fix the secret key"};
