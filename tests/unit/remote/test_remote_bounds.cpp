@@ -82,6 +82,25 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// A GET of a pack through the stand-in, bounded at `bound`, that must be refused as too
+// large: not retried, the client hung up rather than reading on, in seconds, and nothing
+// left beside dest. Returns the error's message for the caller's own checks.
+std::string refused_oversized(StandIn& s, const fs::path& dest, std::uint64_t bound) {
+    auto b = make_s3(stand_in_config(s));
+    auto start = std::chrono::steady_clock::now();
+    auto r = b->get_bounded("v1/packs/serde/a.pack", dest, bound);
+    const double took = seconds_since(start);
+    REQUIRE_FALSE(r);
+    INFO(r.error().message);
+    CHECK(r.error().kind == ErrorKind::corrupt);
+    CHECK(contains(r.error().message, std::to_string(bound)));
+    CHECK(s.requests == 1); // not retried
+    CHECK(s.body_sent < k_stand_in_body_cap); // the client hung up, it did not read on
+    CHECK(took < 5.0);
+    CHECK(fs::is_empty(dest.parent_path())); // no dest, no temp file beside it
+    return r.error().message;
+}
+
 } // namespace
 
 TEST_CASE("remote bounds: an S3 GET stops at the caller's bound", "[remote][s3][bounds]") {
@@ -96,22 +115,11 @@ TEST_CASE("remote bounds: an S3 GET stops at the caller's bound", "[remote][s3][
                 send_body(self, fd, k_stand_in_body_cap, false);
             return false;
         });
-        auto b = make_s3(stand_in_config(s));
-        auto start = std::chrono::steady_clock::now();
-        auto r = b->get_bounded("v1/packs/serde/a.pack", dest, bound);
-        const double took = seconds_since(start);
-        REQUIRE_FALSE(r);
-        INFO(r.error().message);
-        CHECK(r.error().kind == ErrorKind::corrupt);
-        CHECK(contains(r.error().message, "s3://kache-test/v1/packs/serde/a.pack"));
-        CHECK(contains(r.error().message, "announces 10737418240 bytes"));
-        CHECK(contains(r.error().message, std::to_string(bound)));
-        CHECK(contains(r.error().message, "remove it from the remote"));
-        CHECK(r.error().message.find('\n') == std::string::npos);
-        CHECK(s.requests == 1); // not retried
-        CHECK(s.body_sent < k_stand_in_body_cap); // the client hung up, it did not read on
-        CHECK(took < 5.0);
-        CHECK(fs::is_empty(dest.parent_path())); // no dest, no temp file beside it
+        auto message = refused_oversized(s, dest, bound);
+        CHECK(contains(message, "s3://kache-test/v1/packs/serde/a.pack"));
+        CHECK(contains(message, "announces 10737418240 bytes"));
+        CHECK(contains(message, "remove it from the remote"));
+        CHECK(message.find('\n') == std::string::npos);
     }
     SECTION("an endless body without a length is cut at the bound") {
         StandIn s([](StandIn& self, int fd, const std::string&) {
@@ -119,19 +127,7 @@ TEST_CASE("remote bounds: an S3 GET stops at the caller's bound", "[remote][s3][
                 send_body(self, fd, k_stand_in_body_cap, true);
             return false;
         });
-        auto b = make_s3(stand_in_config(s));
-        auto start = std::chrono::steady_clock::now();
-        auto r = b->get_bounded("v1/packs/serde/a.pack", dest, bound);
-        const double took = seconds_since(start);
-        REQUIRE_FALSE(r);
-        INFO(r.error().message);
-        CHECK(r.error().kind == ErrorKind::corrupt);
-        CHECK(contains(r.error().message, "runs on"));
-        CHECK(contains(r.error().message, std::to_string(bound)));
-        CHECK(s.requests == 1);
-        CHECK(s.body_sent < k_stand_in_body_cap);
-        CHECK(took < 5.0);
-        CHECK(fs::is_empty(dest.parent_path()));
+        CHECK(contains(refused_oversized(s, dest, bound), "runs on"));
     }
     SECTION("a body dribbled above the low-speed limit's reach stops at the total-time bound") {
         // One byte every 50 ms: 1 KiB would take 51 s, and the low-speed limit (1 KiB/s
