@@ -2,7 +2,6 @@
 #include <kache/util/fs.hpp>
 #include <kache/util/json.hpp>
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -317,8 +316,7 @@ std::optional<fs::path> target_spec_file(const rustc::Invocation& inv, const Key
         for (auto& dir : rustc::library_path_dirs(*value)) {
             fs::path p = absolute_in(fs::path(dir) / (inv.target + ".json"), ctx.cwd);
             // rustc takes the first that is a file; unreadable, invocation_key refuses it.
-            struct stat st;
-            if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return p;
+            if (util::regular_file_at(p)) return p;
         }
     }
     return std::nullopt;

@@ -10,8 +10,6 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-// Credentials that are due for refresh as soon as they arrive (a source handing out short
-// lives) are fetched again at most this often, not on every request.
 // True while creds may still be used to sign (a request takes a moment to arrive).
 bool usable(const Credentials& c, Clock::time_point now) {
     return !c.expiration || now + std::chrono::seconds(30) < *c.expiration;

@@ -223,6 +223,11 @@ Result<std::string> read_file(const fs::path& path) {
     return read_file_bounded(path, UINT64_MAX);
 }
 
+bool regular_file_at(const fs::path& path) noexcept {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 Result<UniqueFd> open_regular(const fs::path& path, FollowLinks follow, std::uint64_t* size) {
     int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow == FollowLinks::no ? O_NOFOLLOW : 0);
     int fd = ::open(path.c_str(), flags);

@@ -116,7 +116,8 @@ Result<void> add_absent(Context& c, const std::string& raw, key::InputSet& set) 
 // directory that has the name, so the same name in each earlier directory is
 // keyed as absent: an archive put there later would be bundled instead.
 Result<void> add_bundle_candidates(Context& c, std::int64_t start_ns, key::InputSet& set) {
-    std::vector<fs::path> searched;
+    // The directories listed so far, with the archives each holds (keyed as files).
+    std::vector<std::pair<fs::path, std::vector<std::string>>> searched;
     for (auto& sp : c.inv.search_paths) {
         if (!(sp.kind.empty() || sp.kind == "native" || sp.kind == "all")) continue;
         fs::path dir = c.absolute(sp.path).lexically_normal();
@@ -130,13 +131,11 @@ Result<void> add_bundle_candidates(Context& c, std::int64_t start_ns, key::Input
         std::sort(archives.begin(), archives.end());
         for (auto& a : archives) {
             if (auto r = add_file(c, (dir / a).string(), start_ns, set); !r) return r;
-            for (auto& earlier : searched) {
-                struct stat st;
-                if (::stat((earlier / a).c_str(), &st) == 0 && S_ISREG(st.st_mode)) continue; // keyed as a file
-                if (auto r = add_absent(c, (earlier / a).string(), set); !r) return r;
-            }
+            for (auto& [earlier, held] : searched)
+                if (!std::binary_search(held.begin(), held.end(), a))
+                    if (auto r = add_absent(c, (earlier / a).string(), set); !r) return r;
         }
-        searched.push_back(dir);
+        searched.emplace_back(dir, std::move(archives));
     }
     return ok();
 }
@@ -160,12 +159,7 @@ Result<void> add_link_inputs(Context& c, const fs::path& link_args, std::int64_t
         // The cc driver hands LIBRARY_PATH's directories to the linker after the -L ones.
         auto library_path = rustc::library_path_dirs(util::env("LIBRARY_PATH").value_or(""));
         auto parsed = rustc::parse_link_args(
-            *text,
-            [&](const std::string& p) {
-                struct stat st;
-                return ::stat(c.absolute(p).c_str(), &st) == 0 && S_ISREG(st.st_mode);
-            },
-            library_path);
+            *text, [&](const std::string& p) { return util::regular_file_at(c.absolute(p)); }, library_path);
         if (!parsed) return fail(ErrorKind::unsupported, parsed.error().message);
         for (auto& f : parsed->files)
             if (auto r = add_file(c, f, start_ns, set); !r) return r;

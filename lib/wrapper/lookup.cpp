@@ -6,7 +6,6 @@
 #include <kache/util/fs.hpp>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,8 +56,7 @@ bool set_matches(const key::InputSet& set, hash::FileHashCache& hashes, const ke
         fs::path abs = !p.empty() && p[0] == '/' ? fs::path(p) : cwd / p;
         if (f.digest == key::k_absent_input) {
             // A place the linker found no library: still none (the memo keeps no stamp).
-            struct stat st;
-            if (::stat(abs.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return false;
+            if (util::regular_file_at(abs)) return false;
             continue;
         }
         if (!was.empty() && was[i].inode != 0) {

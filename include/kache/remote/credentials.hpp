@@ -34,8 +34,9 @@ inline constexpr std::chrono::milliseconds k_credential_endpoint_timeout{5'000};
 inline constexpr std::size_t k_max_credential_reply = 64 * 1024;
 // A credential_process must print its answer within this long (it may run a login helper).
 inline constexpr std::chrono::seconds k_credential_process_timeout{30};
-// A source that answered this recently is not asked again because a server refused its
-// credentials (CredentialProvider::reject).
+// A source that answered this recently is not asked again: not for credentials due for
+// refresh as soon as they arrive (a source handing out short lives), nor because a server
+// refused them (CredentialProvider::reject).
 inline constexpr std::chrono::seconds k_min_refresh_spacing{1};
 
 // After a failed refresh the source is asked again no sooner than this (still-valid

@@ -139,6 +139,10 @@ private:
     UniqueFd fd_;
 };
 
+// Whether path names a regular file, symlinks followed: what a search for a library or a
+// target spec takes (a directory or a FIFO of that name is passed over).
+bool regular_file_at(const fs::path& path) noexcept;
+
 // Whether open_regular follows a symlink in the last component.
 enum class FollowLinks { yes, no };
 // Opens path read-only for a bounded read: the open never blocks (O_NONBLOCK, so a FIFO
